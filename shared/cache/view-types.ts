@@ -1,0 +1,130 @@
+/**
+ * View-shaped snapshots of a cache: plain arrays keyed by index, computed once in shared/ and sent
+ * as they are to the renderer and printed as they are by `cachescope inspect --json`.
+ */
+import type { Compression } from '../oci/media-types';
+
+export type ManifestVariant = 'image-manifest' | 'index' | 'legacy-index' | 'config-only' | 'inline';
+export type MediaTypeFamily = 'oci' | 'docker';
+export type ConfigFormat = 'v0' | 'v0-annotated' | 'legacy-items' | 'inline-records';
+
+export interface ManifestInfo {
+  mediaType: string;
+  digest: string | null;
+  size: number;
+  family: MediaTypeFamily;
+  /** True when the JSON had no mediaType and the type was inferred from its body. */
+  inferred: boolean;
+}
+
+export interface ConfigInfo {
+  mediaType: string;
+  digest: string | null;
+  size: number;
+  format: ConfigFormat;
+}
+
+export interface CacheSummary {
+  layerEntries: number;
+  uniqueBlobs: number;
+  records: number;
+  recordsWithResults: number;
+  /** Layer entries whose parent is -1. */
+  roots: number;
+  /** Distinct referenced blobs absent from the source. */
+  missingBlobs: number;
+  /** Sum of the descriptor sizes of the distinct blobs. */
+  totalBytes: number;
+}
+
+export interface LayerRow {
+  index: number;
+  blob: string;
+  mediaType: string;
+  size: number;
+  compression: Compression | 'unknown';
+  diffID: string | null;
+  createdAt: string | null;
+  /** -1 for a root entry. */
+  parent: number;
+  parentBlob: string | null;
+  present: boolean;
+  /** How many layer entries share this blob (1 when unique). */
+  blobUses: number;
+}
+
+export interface InputLink {
+  link: number;
+  selector: string | null;
+}
+
+export interface ResultRef {
+  layer: number;
+  createdAt: string;
+}
+
+export interface ChainRef {
+  layers: number[];
+  createdAt: string;
+}
+
+export interface RecordRow {
+  index: number;
+  digest: string;
+  /** Input slots; each slot lists alternative links (OR). */
+  inputs: InputLink[][];
+  results: ResultRef[];
+  chains: ChainRef[];
+  /** Layer entry indexes of the resolved result stack, base first (empty without a result). */
+  stack: number[];
+  /** Summed descriptor sizes of the blobs in the resolved stack. */
+  resultSize: number;
+  /** Records that link to this one. */
+  dependents: number[];
+  isRoot: boolean;
+  isLeaf: boolean;
+  /** Set when the result was dropped because a blob is not among the manifest's descriptors. */
+  droppedResult: string | null;
+}
+
+export interface ChainTree {
+  /** Layer entry indexes with parent -1. */
+  roots: number[];
+  /** children[i]: entries whose parent is i. */
+  children: number[][];
+  /** recordsEndingAt[i]: records whose result stack ends at entry i. */
+  recordsEndingAt: number[][];
+}
+
+export interface OrphanEntry {
+  digest: string;
+  size: number;
+  kind: 'manifest' | 'config' | 'layer' | 'unknown';
+}
+
+export interface OrphanReport {
+  items: OrphanEntry[];
+  bytes: number;
+}
+
+export interface CacheWarning {
+  code: string;
+  message: string;
+  /** Which file and field, e.g. `blobs/sha256/ab…: records[3].inputs[0]`. */
+  where?: string;
+}
+
+export interface CacheView {
+  source: string;
+  manifest: ManifestInfo | null;
+  variant: ManifestVariant;
+  config: ConfigInfo;
+  summary: CacheSummary;
+  layers: LayerRow[];
+  records: RecordRow[];
+  chain: ChainTree;
+  orphans: OrphanReport | null;
+  warnings: CacheWarning[];
+  /** The layout folder and tag, when the source is a local layout. */
+  layout: { dir: string; tag: string | null; digest: string | null } | null;
+}

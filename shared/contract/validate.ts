@@ -1,0 +1,107 @@
+/** Payload validation for every request, run by main and server before the engine sees anything. */
+import { CacheError } from './errors';
+import type { Params, RequestName } from './requests';
+import type { ExportOptions } from '../export/types';
+
+type Validator<N extends RequestName> = (raw: unknown) => Params<N>;
+
+const MAX_STRING = 4096;
+
+function object(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new CacheError('bad-request', 'params must be an object');
+  }
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) throw new CacheError('bad-request', `unknown field "${key}"`);
+  }
+  return raw as Record<string, unknown>;
+}
+
+function str(obj: Record<string, unknown>, key: string, optional = false): string | undefined {
+  const value = obj[key];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'string' || value.length === 0) throw new CacheError('bad-request', `"${key}" must be a non-empty string`);
+  if (value.length > MAX_STRING) throw new CacheError('bad-request', `"${key}" is longer than ${MAX_STRING} characters`);
+  if (value.includes('\0')) throw new CacheError('bad-request', `"${key}" contains a NUL character`);
+  return value;
+}
+
+function bool(obj: Record<string, unknown>, key: string): boolean {
+  const value = obj[key];
+  if (typeof value !== 'boolean') throw new CacheError('bad-request', `"${key}" must be a boolean`);
+  return value;
+}
+
+const OPTION_KEYS = ['oci-mediatypes', 'image-manifest', 'compression', 'compression-level', 'force-compression', 'tag', 'drop-missing', 'verify'] as const;
+
+export function validateExportOptions(raw: unknown): ExportOptions {
+  const obj = object(raw, OPTION_KEYS);
+  const out: ExportOptions = {};
+  for (const key of ['oci-mediatypes', 'image-manifest', 'force-compression', 'drop-missing', 'verify'] as const) {
+    if (obj[key] !== undefined) out[key] = bool(obj, key);
+  }
+  if (obj.compression !== undefined) {
+    if (obj.compression !== 'uncompressed' && obj.compression !== 'gzip' && obj.compression !== 'zstd') {
+      throw new CacheError('invalid-options', `unsupported compression type ${String(obj.compression)}`);
+    }
+    out.compression = obj.compression;
+  }
+  if (obj['compression-level'] !== undefined) {
+    const level = obj['compression-level'];
+    if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 22) {
+      throw new CacheError('invalid-options', `non-integer value ${String(level)} specified for compression-level`);
+    }
+    out['compression-level'] = level;
+  }
+  if (obj.tag !== undefined) out.tag = str(obj, 'tag');
+  return out;
+}
+
+const VALIDATORS: { [N in RequestName]: Validator<N> } = {
+  getStartup: (raw) => (object(raw ?? {}, []), {} as Record<string, never>),
+  openCache: (raw) => {
+    const o = object(raw, ['source']);
+    return { source: str(o, 'source')! };
+  },
+  closeCache: (raw) => ({ cacheId: str(object(raw, ['cacheId']), 'cacheId')! }),
+  getRawJson: (raw) => {
+    const o = object(raw, ['cacheId', 'what']);
+    const what = o.what;
+    if (what !== 'manifest' && what !== 'config' && what !== 'index') throw new CacheError('bad-request', '"what" must be manifest, config or index');
+    return { cacheId: str(o, 'cacheId')!, what };
+  },
+  listGenerations: (raw) => ({ dir: str(object(raw, ['dir']), 'dir')! }),
+  verifyCache: (raw) => ({ cacheId: str(object(raw, ['cacheId']), 'cacheId')! }),
+  runGc: (raw) => {
+    const o = object(raw, ['dir', 'dryRun']);
+    return { dir: str(o, 'dir')!, dryRun: bool(o, 'dryRun') };
+  },
+  previewExport: (raw) => {
+    const o = object(raw, ['cacheId', 'options']);
+    return { cacheId: str(o, 'cacheId')!, options: validateExportOptions(o.options ?? {}) };
+  },
+  startExport: (raw) => {
+    const o = object(raw, ['cacheId', 'dest', 'options']);
+    return { cacheId: str(o, 'cacheId')!, dest: str(o, 'dest')!, options: validateExportOptions(o.options ?? {}) };
+  },
+  cancelExport: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
+  diffCaches: (raw) => {
+    const o = object(raw, ['a', 'b']);
+    return { a: str(o, 'a')!, b: str(o, 'b')! };
+  },
+  pickDirectory: (raw) => {
+    const o = object(raw ?? {}, ['title']);
+    const title = str(o, 'title', true);
+    return title === undefined ? {} : { title };
+  },
+};
+
+/** Validates a request's params; throws CacheError('bad-request') for an unknown name or a bad payload. */
+export function validateParams<N extends RequestName>(name: N, raw: unknown): Params<N> {
+  if (!Object.prototype.hasOwnProperty.call(VALIDATORS, name)) throw new CacheError('bad-request', `unknown request "${String(name)}"`);
+  return (VALIDATORS[name] as Validator<N>)(raw);
+}
+
+export function isRequestName(name: unknown): name is RequestName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(VALIDATORS, name);
+}
