@@ -79,6 +79,8 @@ export interface RecordRow {
   stack: number[];
   /** Summed descriptor sizes of the blobs in the resolved stack. */
   resultSize: number;
+  /** Bytes of this result's blobs that other records' results use too. */
+  sharedBytes: number;
   /** Records that link to this one. */
   dependents: number[];
   isRoot: boolean;

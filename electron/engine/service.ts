@@ -1,0 +1,77 @@
+/**
+ * The engine side of the contract: one handler per request, shared by Electron main and browser mode.
+ * Callers validate sender and payload first; handlers throw CacheError, which the transports turn into values.
+ */
+import { randomUUID } from 'node:crypto';
+import { CacheError } from '../../shared/contract/errors';
+import type { EventSink, Handlers } from '../../shared/contract/index';
+import { viewOf } from './cache-view';
+import { openCacheSource } from './open-cache';
+import type { OpenedSource } from './open-cache';
+import { listGenerations } from './generations';
+import { collectGarbage } from './gc';
+import { verifyOpened } from './verify-opened';
+import { createExportHandlers } from './export-jobs';
+import { diffOpened } from './diff-opened';
+
+export interface ServiceOptions {
+  startupSource: string | null;
+  mode: 'electron' | 'browser';
+  emit: EventSink;
+  version?: string;
+}
+
+export type Service = Handlers & { dispose(): Promise<void>; opened(cacheId: string): OpenedSource };
+
+export function createService(options: ServiceOptions): Service {
+  const caches = new Map<string, OpenedSource>();
+  const opened = (cacheId: string): OpenedSource => {
+    const entry = caches.get(cacheId);
+    if (!entry) throw new CacheError('not-found', `no opened cache with id ${cacheId}`);
+    return entry;
+  };
+  const exportHandlers = createExportHandlers({ opened, emit: options.emit });
+  return {
+    opened,
+    async getStartup() {
+      return { source: options.startupSource, mode: options.mode, version: options.version ?? '0.1.0' };
+    },
+    async openCache({ source }) {
+      const entry = await openCacheSource(source);
+      const cacheId = randomUUID();
+      caches.set(cacheId, entry);
+      return { cacheId, view: await viewOf(entry) };
+    },
+    async closeCache({ cacheId }) {
+      return { closed: caches.delete(cacheId) };
+    },
+    async getRawJson({ cacheId, what }) {
+      const text = opened(cacheId).texts[what];
+      if (text === null) throw new CacheError('not-found', `this cache has no ${what} document`);
+      return { text };
+    },
+    async listGenerations({ dir }) {
+      return { generations: await listGenerations(dir) };
+    },
+    async verifyCache({ cacheId }) {
+      return verifyOpened(opened(cacheId));
+    },
+    async runGc({ dir, dryRun }) {
+      return collectGarbage(dir, { dryRun });
+    },
+    previewExport: exportHandlers.previewExport,
+    startExport: exportHandlers.startExport,
+    cancelExport: exportHandlers.cancelExport,
+    async diffCaches({ a, b }) {
+      return diffOpened(opened(a), opened(b));
+    },
+    async pickDirectory() {
+      // Browser mode has no native folder picker; the UI falls back to its text field.
+      return { path: null };
+    },
+    async dispose() {
+      await exportHandlers.cancelAll();
+      caches.clear();
+    },
+  };
+}
