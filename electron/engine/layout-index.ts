@@ -1,0 +1,369 @@
+/**
+ * A layout's index.json, read and updated the way BuildKit's client/ociindex does (StoreIndex.Get and
+ * StoreIndex.Put), and written byte for byte as Go's encoding/json would write it.
+ */
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CacheError } from '../../shared/contract/errors';
+import { asArray, asDescriptor, asInt, asObject, asString, asStringMap } from '../../shared/cache/field-checks';
+import { describeType, digestProblem, parseDigest } from '../../shared/oci/digest';
+import { Annotation, MediaType } from '../../shared/oci/media-types';
+import type { Descriptor, ImageIndex, Platform } from '../../shared/oci/types';
+import { writeFileAtomic } from './atomic-file';
+import { withLock } from './file-lock';
+import type { LockOptions } from './file-lock';
+
+export const INDEX_FILE = 'index.json';
+/** The name BuildKit's client locks (`index.json` + ".lock"), so both tools contend for the same file. */
+export const INDEX_LOCK_FILE = 'index.json.lock';
+export const OCI_LAYOUT_FILE = 'oci-layout';
+/** `{"imageLayoutVersion":"1.0.0"}` exactly as Go marshals ocispecs.ImageLayout: compact, no newline. */
+export const OCI_LAYOUT_CONTENT = '{"imageLayoutVersion":"1.0.0"}';
+
+/** index.json as Go's ocispecs.Index holds it: the fields BuildKit round-trips through Put. */
+export interface IndexDocument extends ImageIndex {
+  artifactType?: string;
+  subject?: Descriptor;
+}
+
+export function indexLockPath(dir: string): string {
+  return join(dir, INDEX_LOCK_FILE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/**
+ * Where JSON.parse gave up, as a character offset. V8's messages only sometimes carry a position
+ * ("Unexpected token '}', ... is not valid JSON" has none), so a small scanner finds it.
+ */
+export function jsonErrorOffset(text: string): number | null {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const ws = () => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const str = () => {
+    i++;
+    while (i < text.length) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c === 0x5c) {
+        const e = text[i + 1];
+        if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
+        else if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else {
+          i++;
+          fail();
+        }
+        continue;
+      }
+      if (c < 0x20) fail();
+      i++;
+    }
+    fail();
+  };
+  const num = () => {
+    const re = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+    re.lastIndex = i;
+    if (!re.test(text)) fail();
+    i = re.lastIndex;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail();
+        str();
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') {
+          i++;
+          return;
+        } else fail();
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') {
+          i++;
+          return;
+        } else fail();
+      }
+    }
+    if (c === '"') return str();
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return num();
+    for (const lit of ['true', 'false', 'null']) {
+      if (text.startsWith(lit, i)) {
+        i += lit.length;
+        return;
+      }
+    }
+    fail();
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail();
+    return null;
+  } catch (at) {
+    if (typeof at === 'number') return at;
+    return null; // too deeply nested to scan: the parser's own message has to do
+  }
+}
+
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let k = 0; k < offset && k < text.length; k++) {
+    if (text.charCodeAt(k) === 0x0a) {
+      line++;
+      lineStart = k + 1;
+    }
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+function parseWithPosition(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    const offset = jsonErrorOffset(text);
+    const where = offset === null ? '' : (() => {
+      const { line, column } = lineColumn(text, offset);
+      return ` at line ${line}, column ${column} (character ${offset})`;
+    })();
+    throw new CacheError('invalid-json', `${file}: malformed JSON${where}: ${detail}`, { file, ...(offset === null ? {} : { offset }) });
+  }
+}
+
+/** Validates the text of an index.json; every error names the file and the field, e.g. `…/index.json: manifests[2].digest: …`. */
+export function parseIndexText(text: string, file: string): IndexDocument {
+  const obj = asObject(parseWithPosition(text, file), file, '(root)', 'invalid-manifest');
+  const schemaVersion = obj.schemaVersion === undefined || obj.schemaVersion === null ? 0 : asInt(obj.schemaVersion, file, 'schemaVersion', 'invalid-manifest', 0);
+  const rawManifests = obj.manifests === undefined || obj.manifests === null ? [] : asArray(obj.manifests, file, 'manifests', 'invalid-manifest');
+  const manifests = rawManifests.map((d, i) => asDescriptor(d, file, `manifests[${i}]`, 'invalid-manifest'));
+  const doc: IndexDocument = { schemaVersion, manifests };
+  if (obj.mediaType !== undefined && obj.mediaType !== null) doc.mediaType = asString(obj.mediaType, file, 'mediaType', 'invalid-manifest');
+  if (obj.artifactType !== undefined && obj.artifactType !== null) doc.artifactType = asString(obj.artifactType, file, 'artifactType', 'invalid-manifest');
+  if (obj.subject !== undefined && obj.subject !== null) doc.subject = asDescriptor(obj.subject, file, 'subject', 'invalid-manifest');
+  if (obj.annotations !== undefined && obj.annotations !== null) doc.annotations = asStringMap(obj.annotations, file, 'annotations', 'invalid-manifest');
+  return doc;
+}
+
+async function readIndexText(dir: string): Promise<{ file: string; text: string | null }> {
+  const file = join(dir, INDEX_FILE);
+  try {
+    return { file, text: await readFile(file, 'utf8') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { file, text: null };
+    throw new CacheError('io', `cannot read ${file}: ${code ?? (err as Error).message}`, { file });
+  }
+}
+
+/** Reads `<dir>/index.json`; a missing file, malformed JSON or a wrongly typed field is a CacheError naming the file. */
+export async function readIndex(dir: string): Promise<IndexDocument> {
+  const { file, text } = await readIndexText(dir);
+  if (text === null) throw new CacheError('invalid-source', `${dir} is not an OCI layout: ${file} does not exist`, { file });
+  return parseIndexText(text, file);
+}
+
+/** Every name an index entry answers to, for "no such tag" messages. */
+export function listTags(index: ImageIndex): string[] {
+  const tags = new Set<string>();
+  for (const m of index.manifests) {
+    const name = m.annotations?.[Annotation.imageName];
+    const ref = m.annotations?.[Annotation.refName];
+    if (name) tags.add(name);
+    if (ref) tags.add(ref);
+  }
+  return [...tags];
+}
+
+/** io.containerd.image.name is checked before org.opencontainers.image.ref.name, as BuildKit's StoreIndex.Get does. */
+export function resolveTag(index: ImageIndex, tag: string, file = INDEX_FILE): Descriptor {
+  const byName = index.manifests.find((m) => m.annotations?.[Annotation.imageName] === tag);
+  const found = byName ?? index.manifests.find((m) => m.annotations?.[Annotation.refName] === tag);
+  if (!found) {
+    const tags = listTags(index);
+    throw new CacheError('unknown-tag', `no cache tagged "${tag}" in ${file}${tags.length ? ` (tags: ${tags.join(', ')})` : ' (it has no tagged entries)'}`, { tag, tags, file });
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing (Go encoding/json rules, see buildkit-cache-format.md §11)
+
+/** JSON string as Go writes it: like JSON.stringify, plus HTML escaping of < > & and escaping of U+2028/U+2029. */
+export function goJsonString(value: string): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Go sorts map keys by their UTF-8 bytes, which differs from JS's UTF-16 order above U+FFFF. */
+function byUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function stringMap(map: Record<string, string>): string {
+  return `{${Object.keys(map).sort(byUtf8).map((k) => `${goJsonString(k)}:${goJsonString(map[k])}`).join(',')}}`;
+}
+
+function platformJson(p: Platform): string {
+  const parts = [`"architecture":${goJsonString(p.architecture ?? '')}`, `"os":${goJsonString(p.os ?? '')}`];
+  if (p['os.version']) parts.push(`"os.version":${goJsonString(p['os.version'])}`);
+  if (p['os.features'] && p['os.features'].length > 0) parts.push(`"os.features":[${p['os.features'].map(goJsonString).join(',')}]`);
+  if (p.variant) parts.push(`"variant":${goJsonString(p.variant)}`);
+  return `{${parts.join(',')}}`;
+}
+
+/** A descriptor in ocispecs.Descriptor field order: mediaType, digest, size, urls, annotations, data, platform, artifactType. */
+export function descriptorJson(d: Descriptor): string {
+  const parts = [`"mediaType":${goJsonString(d.mediaType ?? '')}`, `"digest":${goJsonString(d.digest)}`, `"size":${d.size}`];
+  if (d.urls && d.urls.length > 0) parts.push(`"urls":[${d.urls.map(goJsonString).join(',')}]`);
+  if (d.annotations && Object.keys(d.annotations).length > 0) parts.push(`"annotations":${stringMap(d.annotations)}`);
+  if (d.data) parts.push(`"data":${goJsonString(d.data)}`);
+  if (d.platform) parts.push(`"platform":${platformJson(d.platform)}`);
+  if (d.artifactType) parts.push(`"artifactType":${goJsonString(d.artifactType)}`);
+  return `{${parts.join(',')}}`;
+}
+
+/** index.json in ocispecs.Index field order (schemaVersion, mediaType, artifactType, manifests, subject, annotations), compact, no newline. */
+export function serializeIndex(index: IndexDocument): string {
+  const parts = [`"schemaVersion":${index.schemaVersion}`];
+  if (index.mediaType) parts.push(`"mediaType":${goJsonString(index.mediaType)}`);
+  if (index.artifactType) parts.push(`"artifactType":${goJsonString(index.artifactType)}`);
+  parts.push(`"manifests":[${index.manifests.map(descriptorJson).join(',')}]`);
+  if (index.subject) parts.push(`"subject":${descriptorJson(index.subject)}`);
+  if (index.annotations && Object.keys(index.annotations).length > 0) parts.push(`"annotations":${stringMap(index.annotations)}`);
+  return `{${parts.join(',')}}`;
+}
+
+const TAG_GRAMMAR = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** Why a string cannot be a cache tag, or null. Tags end up in index.json only, but callers also build paths and refs from them. */
+export function tagProblem(tag: unknown): string | null {
+  if (typeof tag !== 'string') return `expected a string, got ${describeType(tag)}`;
+  if (tag === '') return 'it is empty';
+  if (tag.includes('\0')) return 'it contains a NUL byte';
+  if (tag.includes('/') || tag.includes('\\')) return 'it contains a path separator';
+  if (tag.includes('..')) return 'it contains ".."';
+  if (tag.length > 128) return `it is ${tag.length} characters long (at most 128)`;
+  if (!TAG_GRAMMAR.test(tag)) return 'it does not match the OCI tag grammar [A-Za-z0-9_][A-Za-z0-9._-]{0,127}';
+  return null;
+}
+
+export function validateTag(tag: unknown): string {
+  const problem = tagProblem(tag);
+  if (problem) throw new CacheError('bad-request', `invalid tag ${JSON.stringify(String(tag)).slice(0, 140)}: ${problem}`, { field: 'tag' });
+  return tag as string;
+}
+
+function checkDescriptor(d: Descriptor): void {
+  const where = 'descriptor to tag';
+  if (d === null || typeof d !== 'object') throw new CacheError('bad-request', `${where}: expected an object, got ${describeType(d)}`);
+  const problem = digestProblem(d.digest);
+  if (problem) throw new CacheError('invalid-digest', `${where}: digest: ${problem}`, { field: 'digest' });
+  if (typeof d.mediaType !== 'string') throw new CacheError('bad-request', `${where}: mediaType: expected a string, got ${describeType(d.mediaType)}`, { field: 'mediaType' });
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
+    throw new CacheError('bad-request', `${where}: size: expected an integer >= 0, got ${String(d.size)}`, { field: 'size' });
+  }
+}
+
+async function blobMissing(dir: string, digest: string): Promise<boolean> {
+  const { algorithm, hex } = parseDigest(digest);
+  try {
+    return !(await stat(join(dir, 'blobs', algorithm, hex))).isFile();
+  } catch {
+    return true;
+  }
+}
+
+/** Writes `<dir>/oci-layout` (`{"imageLayoutVersion":"1.0.0"}`, no newline) when it is absent; an existing one is left alone. */
+export async function ensureOciLayoutFile(dir: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  const file = join(dir, OCI_LAYOUT_FILE);
+  try {
+    await stat(file);
+    return false;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheError('io', `cannot check ${file}: ${(err as NodeJS.ErrnoException).code}`, { file });
+  }
+  await writeFileAtomic(file, OCI_LAYOUT_CONTENT, { signal: options.signal });
+  return true;
+}
+
+export interface PutTagOptions extends LockOptions {
+  /**
+   * Digests that must exist under blobs/ when index.json is rewritten, checked while the lock is held.
+   * gc deletes under the same lock, so this is the check that makes "write blobs, then tag" safe
+   * against a gc that ran between the two: a blob it removed is reported instead of dangling.
+   */
+  requireBlobs?: string[];
+}
+
+/**
+ * Points `tag` at `descriptor` in `<dir>/index.json`, under index.json.lock, as BuildKit's StoreIndex.Put
+ * does: defaults schemaVersion (2 if 0) and mediaType (OCI index, only if empty), removes entries with the
+ * same ref.name (and no io.containerd.image.name), appends the descriptor with the ref.name annotation,
+ * and replaces the file atomically. Other tags are kept. Returns the index as written.
+ */
+export async function putTag(dir: string, tag: string, descriptor: Descriptor, options: PutTagOptions = {}): Promise<IndexDocument> {
+  validateTag(tag);
+  checkDescriptor(descriptor);
+  for (const d of options.requireBlobs ?? []) {
+    const problem = digestProblem(d);
+    if (problem) throw new CacheError('invalid-digest', `requireBlobs: ${problem}`, { field: 'requireBlobs' });
+  }
+  await mkdir(dir, { recursive: true });
+  return withLock(
+    indexLockPath(dir),
+    async () => {
+      const missing: string[] = [];
+      for (const d of options.requireBlobs ?? []) if (await blobMissing(dir, d)) missing.push(d);
+      if (missing.length > 0) {
+        throw new CacheError('missing-blob', `cannot tag "${tag}" in ${dir}: ${missing.length} blob(s) it needs are not in blobs/ (removed by a concurrent gc?): ${missing.join(', ')}`, { missing });
+      }
+      await ensureOciLayoutFile(dir, options);
+      const { file, text } = await readIndexText(dir);
+      // BuildKit treats an empty index.json like a missing one.
+      const index: IndexDocument = text === null || text.length === 0 ? { schemaVersion: 0, manifests: [] } : parseIndexText(text, file);
+      if (index.schemaVersion === 0) index.schemaVersion = 2;
+      if (!index.mediaType) index.mediaType = MediaType.ociIndex;
+      const entry: Descriptor = { ...descriptor, annotations: { ...(descriptor.annotations ?? {}), [Annotation.refName]: tag } };
+      // A tag (unlike an image name) carries no io.containerd.image.name, so only entries without one are replaced.
+      index.manifests = index.manifests.filter((m) => m.annotations?.[Annotation.refName] !== tag || (m.annotations?.[Annotation.imageName] ?? '') !== '');
+      index.manifests.push(entry);
+      options.signal?.throwIfAborted();
+      await writeFileAtomic(file, serializeIndex(index), { signal: options.signal });
+      return index;
+    },
+    options,
+  );
+}

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { CacheError } from '../../../shared/contract/errors';
+import { acquireLock, readLockOwner, withLock } from '../../../electron/engine/file-lock';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const LOCK_MODULE = pathToFileURL(join(REPO, 'electron', 'engine', 'file-lock.ts')).href;
+
+/** Runs a real `node` child (with tsx) that takes the lock `rounds` times and logs start/end lines inside it. */
+function lockingChild(lockPath: string, logPath: string, id: string, rounds: number): Promise<number> {
+  const code = `
+    import { appendFile } from 'node:fs/promises';
+    import { setTimeout as sleep } from 'node:timers/promises';
+    const { withLock } = await import(${JSON.stringify(LOCK_MODULE)});
+    for (let i = 0; i < ${rounds}; i++) {
+      await withLock(${JSON.stringify(lockPath)}, async () => {
+        await appendFile(${JSON.stringify(logPath)}, '${id} start ' + i + '\\n');
+        await sleep(Math.floor(Math.random() * 4));
+        await appendFile(${JSON.stringify(logPath)}, '${id} end ' + i + '\\n');
+      }, { timeoutMs: 60000 });
+    }
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (status) => resolve(status ?? -1));
+  });
+}
+
+/** A pid that certainly belonged to a process that has exited. */
+function deadPid(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', () => resolve(child.pid!));
+  });
+}
+
+describe('file lock', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cachescope-lock-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('excludes real child processes from each other: critical sections never interleave', async () => {
+    const lock = join(dir, 'index.json.lock');
+    const log = join(dir, 'interleave.log');
+    const rounds = 15;
+    const statuses = await Promise.all(['a', 'b', 'c'].map((id) => lockingChild(lock, log, id, rounds)));
+    assert.deepEqual(statuses, [0, 0, 0]);
+    const lines = (await readFile(log, 'utf8')).trim().split('\n');
+    assert.equal(lines.length, 3 * rounds * 2);
+    for (let i = 0; i < lines.length; i += 2) {
+      const [who, what, n] = lines[i].split(' ');
+      assert.equal(what, 'start', `line ${i}: ${lines[i]}`);
+      assert.equal(lines[i + 1], `${who} end ${n}`, `interleaved at line ${i + 1}: ${lines.slice(i, i + 2).join(' | ')}`);
+    }
+    assert.equal(existsSync(lock), false, 'the lock file is removed after use');
+  });
+
+  it('takes over a lock whose owner pid is dead, without waiting for staleMs', async () => {
+    const lock = join(dir, 'dead.lock');
+    const pid = await deadPid();
+    await writeFile(lock, JSON.stringify({ pid, hostname: hostname(), acquiredAt: new Date().toISOString(), token: 'dead' }));
+    const t0 = Date.now();
+    const result = await withLock(lock, async (held) => {
+      assert.equal(held.owner.pid, process.pid);
+      assert.equal((await readLockOwner(lock))?.token, held.owner.token);
+      return 'ran';
+    }, { staleMs: 600_000, timeoutMs: 5_000 });
+    assert.equal(result, 'ran');
+    assert.ok(Date.now() - t0 < 2_000, 'took over promptly');
+    assert.equal(existsSync(lock), false);
+  });
+
+  it('takes over a lock not touched for staleMs even when its pid looks alive (e.g. a reused pid or another host)', async () => {
+    const lock = join(dir, 'old.lock');
+    await writeFile(lock, JSON.stringify({ pid: process.pid, hostname: 'elsewhere', acquiredAt: '2020-01-01T00:00:00.000Z', token: 'old' }));
+    const old = new Date(Date.now() - 10 * 60_000);
+    await utimes(lock, old, old);
+    assert.equal(await withLock(lock, async () => 1, { staleMs: 60_000, timeoutMs: 2_000 }), 1);
+  });
+
+  it('treats an ownerless file (BuildKit leaves empty flock files) as held until it is stale', async () => {
+    const lock = join(dir, 'foreign.lock');
+    await writeFile(lock, '');
+    await assert.rejects(withLock(lock, async () => 1, { staleMs: 60_000, timeoutMs: 100 }), (e: unknown) => {
+      assert.ok(e instanceof CacheError && e.code === 'locked');
+      assert.match(e.message, /foreign\.lock exists without an owner record/);
+      return true;
+    });
+    const old = new Date(Date.now() - 120_000);
+    await utimes(lock, old, old);
+    assert.equal(await withLock(lock, async () => 2, { staleMs: 60_000, timeoutMs: 2_000 }), 2);
+  });
+
+  it('fails with a clear locked error on timeout, naming the file, pid and start time', async () => {
+    const lock = join(dir, 'index.json.lock');
+    const held = await acquireLock(lock);
+    try {
+      const t0 = Date.now();
+      await assert.rejects(withLock(lock, async () => 1, { timeoutMs: 150 }), (e: unknown) => {
+        assert.ok(e instanceof CacheError, String(e));
+        assert.equal(e.code, 'locked');
+        assert.match(e.message, new RegExp(`^index\\.json\\.lock is held by pid ${process.pid} since \\d{4}-\\d{2}-\\d{2}T[^ ]+Z \\(host .+\\)`));
+        assert.ok(e.message.endsWith(`gave up after waiting 150 ms for ${lock}`), e.message);
+        assert.equal(e.details?.pid, process.pid);
+        return true;
+      });
+      assert.ok(Date.now() - t0 >= 140, 'waited for the timeout');
+    } finally {
+      await held.release();
+    }
+  });
+
+  it('a live holder keeps its lock past staleMs by touching it', async () => {
+    const lock = join(dir, 'heartbeat.lock');
+    const held = await acquireLock(lock, { staleMs: 300 });
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      await assert.rejects(withLock(lock, async () => 1, { staleMs: 300, timeoutMs: 200 }), { code: 'locked' });
+      assert.equal(held.lost, false);
+    } finally {
+      await held.release();
+    }
+    assert.equal(existsSync(lock), false);
+  });
+
+  it('waits for the holder and then runs; release never deletes a lock taken over by someone else', async () => {
+    const lock = join(dir, 'wait.lock');
+    const first = await acquireLock(lock);
+    const order: string[] = [];
+    const second = withLock(lock, async () => {
+      order.push('second');
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    order.push('first done');
+    await first.release();
+    await second;
+    assert.deepEqual(order, ['first done', 'second']);
+
+    const mine = await acquireLock(lock);
+    await writeFile(lock, JSON.stringify({ pid: process.pid, hostname: hostname(), acquiredAt: new Date().toISOString(), token: 'someone-else' }));
+    await mine.release();
+    assert.equal(mine.lost, true);
+    assert.equal((await readLockOwner(lock))?.token, 'someone-else');
+    await rm(lock);
+  });
+
+  it('stops waiting when aborted', async () => {
+    const lock = join(dir, 'abort.lock');
+    const held = await acquireLock(lock);
+    try {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 50);
+      await assert.rejects(withLock(lock, async () => 1, { signal: ac.signal, timeoutMs: 10_000 }), { name: 'AbortError' });
+    } finally {
+      await held.release();
+    }
+  });
+
+  it('reports a lock in a missing directory as an io error naming the path', async () => {
+    const lock = join(dir, 'no-such-dir', 'index.json.lock');
+    await assert.rejects(withLock(lock, async () => 1), (e: unknown) => e instanceof CacheError && e.code === 'io' && e.message.includes(lock));
+  });
+});
