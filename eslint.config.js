@@ -2,8 +2,11 @@
 // main/cli/server -> engine), and the renderer and shared/ never touch Node or Electron.
 import tseslint from 'typescript-eslint';
 
-const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'stream', 'zlib', 'url', 'util', 'events', 'worker_threads'];
+// Bare builtin names are matched exactly (as `paths`), so a local './events' module is not mistaken for Node's.
+const nodeBuiltinNames = ['fs', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'stream', 'zlib', 'url', 'util', 'events', 'worker_threads', 'buffer', 'process'];
+const nodeBuiltins = ['node:*'];
 const fence = (group, message) => ({ group, message });
+const noNode = (message) => nodeBuiltinNames.map((name) => ({ name, message }));
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'build/**', 'release/**', 'test-results/**', '.bench/**'] },
@@ -19,7 +22,7 @@ export default tseslint.config(
   {
     files: ['shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
+      'no-restricted-imports': ['error', { paths: noNode('shared/ is pure TypeScript: no Node.'), patterns: [
         fence(nodeBuiltins, 'shared/ is pure TypeScript: no Node.'),
         fence(['electron', 'electron/*'], 'shared/ never imports electron.'),
         fence(['react', 'react-dom', 'react/*', 'zustand', '@tanstack/*'], 'shared/ has no UI.'),
@@ -30,7 +33,7 @@ export default tseslint.config(
   {
     files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
+      'no-restricted-imports': ['error', { paths: noNode('The renderer is sandboxed: no Node.'), patterns: [
         fence(nodeBuiltins, 'The renderer is sandboxed: no Node.'),
         fence(['electron', 'electron/*'], 'The renderer reaches the engine only through the bridge.'),
         fence(['**/electron/**'], 'The renderer imports only shared/ and its own files.'),
@@ -58,7 +61,7 @@ export default tseslint.config(
   {
     files: ['electron/preload/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
+      'no-restricted-imports': ['error', { paths: noNode('The preload is sandboxed: only electron and shared/.'), patterns: [
         fence(nodeBuiltins, 'The preload is sandboxed: only electron and shared/.'),
         fence(['**/engine/**', '**/main/**', '**/renderer/**'], 'The preload exposes the contract and nothing else.'),
       ] }],
