@@ -1,6 +1,7 @@
 /** `verify` for an opened source: hash every present blob, check sizes and diffIDs, list missing ones. */
 import type { VerifyReport } from '../../shared/contract/requests';
 import { Annotation } from '../../shared/oci/media-types';
+import { createDecompressor } from './compression';
 import { openContentStore } from './content-store';
 import type { OpenedSource } from './open-cache';
 import { verifyBlobs } from './verify-blobs';
@@ -16,5 +17,6 @@ export async function verifyOpened(opened: OpenedSource, options: { signal?: Abo
     return { digest, size: d?.size ?? -1, mediaType: d?.mediaType ?? '', diffID: d?.annotations?.[Annotation.uncompressed] };
   });
   const store = await openContentStore(opened.layout.dir);
-  return verifyBlobs(store, descriptors, { signal: options.signal });
+  // zstd layers get their diffID checked too, through the one compression module.
+  return verifyBlobs(store, descriptors, { signal: options.signal, createZstdDecompressor: () => createDecompressor('zstd') });
 }

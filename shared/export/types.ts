@@ -8,7 +8,10 @@ export interface ExportOptions {
   'oci-mediatypes'?: boolean;
   /** BuildKit `image-manifest`, default true (false when only oci-mediatypes=false is given). */
   'image-manifest'?: boolean;
-  /** BuildKit `compression`; when unset, layers keep their compression. */
+  /**
+   * BuildKit `compression` (default gzip): the target of `force-compression`. Without
+   * force-compression existing layers keep their compression, as in BuildKit (see options.ts).
+   */
   compression?: ExportCompression;
   'compression-level'?: number;
   'force-compression'?: boolean;
@@ -16,7 +19,10 @@ export interface ExportOptions {
   tag?: string;
   /** Drop layer entries whose chain needs an absent blob, and the results that use them. */
   'drop-missing'?: boolean;
-  /** Check digests of blobs that already exist at the destination, not only sizes. */
+  /**
+   * Hash blobs that are not streamed anyway: those already at the destination (else only their size
+   * is checked) and sources before they are hard-linked. Copies and conversions always hash.
+   */
   verify?: boolean;
 }
 
@@ -43,8 +49,12 @@ export interface ExportPreview {
   missingBlobs: string[];
   manifestMediaType: string;
   tag: string;
-  /** Set when the options are invalid (BuildKit's message). */
+  /** Set when the options are invalid (BuildKit's message), or the `missing blob …` lines without drop-missing. */
   error: string | null;
+  /** Nothing would be exported (`skipping cache export for empty result`). */
+  empty: boolean;
+  /** Per blob: a corrected media type or a conversion that is skipped, and why. */
+  notes: { blob: string; note: string }[];
 }
 
 export interface LayerProgress {
@@ -64,7 +74,10 @@ export interface LayerProgress {
 export interface ExportProgress {
   jobId: string;
   seq: number;
+  /** The newest BuildKit progress line. */
   text: string;
+  /** Every BuildKit progress line since the previous event, so throttling loses none. */
+  lines?: string[];
   layers: LayerProgress[];
   bytesDone: number;
   bytesTotal: number;
@@ -72,9 +85,18 @@ export interface ExportProgress {
 }
 
 export interface ExportResult {
-  /** The `cache.manifest` descriptor. */
-  descriptor: Descriptor;
+  /** The `cache.manifest` descriptor; null only when `skipped` (BuildKit returns no response then). */
+  descriptor: Descriptor | null;
   dest: string;
   tag: string;
+  /** True for `skipping cache export for empty result`: nothing was written. */
   skipped: boolean;
+  /** Digest of the written cache config, or null when skipped. */
+  config: string | null;
+  /** Per-state count of distinct layer blobs: how many were written, converted, linked, or already there. */
+  counts: { written: number; converted: number; linked: number; exists: number; reused: number };
+  /** Bytes read from the source and written to the destination. */
+  bytesRead: number;
+  bytesWritten: number;
+  durationMs: number;
 }

@@ -1,0 +1,137 @@
+/**
+ * `cachescope export <source> <dest-dir>[:tag] [--opt key=value …] [--json]`: BuildKit's local cache
+ * exporter on any opened cache. On a terminal, one progress bar per layer; with --json, one event per
+ * line and a last line holding the `cache.manifest` descriptor; otherwise BuildKit's progress lines.
+ */
+import { existsSync } from 'node:fs';
+import { CacheError } from '../../shared/contract/errors';
+import { EXPORT_ATTRS, parseExportAttrs } from '../../shared/export/options';
+import type { ExportProgress, ExportResult, LayerProgress } from '../../shared/export/types';
+import { shortDigest } from '../../shared/oci/digest';
+import { runExport } from '../engine/exporter';
+import { openCacheSource } from '../engine/open-cache';
+import { formatBytes } from './format';
+import type { CommandIo } from './io';
+
+const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] [--opt key=value]… [--json]
+options (BuildKit's): ${EXPORT_ATTRS.join(', ')}
+  e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false`;
+
+export interface ParsedExportArgs {
+  source: string;
+  dest: string;
+  attrs: [string, string][];
+  json: boolean;
+}
+
+/** `DIR:tag` unless the whole string is an existing path (folder names may contain ':'). */
+export function splitDest(text: string): { dest: string; tag: string | null } {
+  if (existsSync(text)) return { dest: text, tag: null };
+  const colon = text.lastIndexOf(':');
+  // `C:\…` and `C:/…` are drive letters, not tags.
+  if (colon <= 0 || (colon === 1 && /^[A-Za-z]$/.test(text[0]))) return { dest: text, tag: null };
+  const tag = text.slice(colon + 1);
+  if (tag === '' || tag.includes('/') || tag.includes('\\')) return { dest: text, tag: null };
+  return { dest: text.slice(0, colon), tag };
+}
+
+export function parseExportArgs(args: string[]): ParsedExportArgs | string {
+  const attrs: [string, string][] = [];
+  const positional: string[] = [];
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--json') json = true;
+    else if (a === '--opt' || a.startsWith('--opt=')) {
+      const kv = a === '--opt' ? args[++i] : a.slice('--opt='.length);
+      if (kv === undefined) return '--opt needs key=value';
+      const eq = kv.indexOf('=');
+      // BuildKit's csv attrs allow a bare key for force-compression (empty value means true).
+      attrs.push(eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]);
+    } else if (a.startsWith('--')) return `unknown option ${a}`;
+    else positional.push(a);
+  }
+  if (positional.length !== 2) return `expected <source> and <dest-dir>, got ${positional.length} argument(s)`;
+  const { dest, tag } = splitDest(positional[1]);
+  if (tag !== null) {
+    const given = attrs.find(([k]) => k === 'tag');
+    if (given && given[1] !== tag) return `two tags: "${tag}" after the destination and "${given[1]}" in --opt tag=`;
+    if (!given) attrs.push(['tag', tag]);
+  }
+  return { source: positional[0], dest, attrs, json };
+}
+
+const BAR = 24;
+
+function bar(done: number, total: number): string {
+  const frac = total > 0 ? Math.min(1, done / total) : 1;
+  const full = Math.round(frac * BAR);
+  return `[${'#'.repeat(full)}${' '.repeat(BAR - full)}] ${String(Math.floor(frac * 100)).padStart(3)}%`;
+}
+
+function layerLine(l: LayerProgress): string {
+  const rate = l.bytesPerSecond > 0 && l.state !== 'exists' && l.state !== 'linked' ? `  ${formatBytes(l.bytesPerSecond)}/s` : '';
+  const target = l.target && l.target !== l.blob ? ` -> ${shortDigest(l.target)}` : '';
+  return `${shortDigest(l.blob)}${target}  ${l.state.padEnd(10)} ${bar(l.bytesDone, l.bytesTotal)}  ${formatBytes(l.bytesDone)}/${formatBytes(l.bytesTotal)}${rate}${l.error ? `  ${l.error}` : ''}`;
+}
+
+/** Redraws a block of lines in place (cursor up, clear line), for a terminal. */
+function ttyRenderer(io: CommandIo): (p: ExportProgress) => void {
+  let drawn = 0;
+  return (p) => {
+    const lines = [...p.layers.map(layerLine), `${p.text}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`];
+    const up = drawn > 0 ? `\x1b[${drawn}A` : '';
+    io.out(up + lines.map((l) => `\x1b[2K${l}`).join('\n'));
+    drawn = lines.length;
+  };
+}
+
+function summary(r: ExportResult, tag: string): string {
+  if (r.skipped) return 'skipping cache export for empty result';
+  const c = r.counts;
+  const parts = [
+    c.written && `${c.written} copied`,
+    c.linked && `${c.linked} hard-linked`,
+    c.converted && `${c.converted} converted`,
+    c.reused && `${c.reused} reused variants`,
+    c.exists && `${c.exists} already there`,
+  ].filter(Boolean);
+  return `exported ${r.descriptor!.digest} (${r.descriptor!.mediaType}) to ${r.dest}:${tag}\nlayers: ${parts.join(', ') || 'none'}; ${formatBytes(r.bytesWritten)} written in ${(r.durationMs / 1000).toFixed(2)} s`;
+}
+
+export async function exportCommand(args: string[], io: CommandIo): Promise<number> {
+  const parsed = parseExportArgs(args);
+  if (typeof parsed === 'string') {
+    io.err(`cachescope export: ${parsed}\n${USAGE}`);
+    return 2;
+  }
+  const options = parseExportAttrs(parsed.attrs);
+  const opened = await openCacheSource(parsed.source);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const render = parsed.json ? null : io.isTty ? ttyRenderer(io) : null;
+  const onProgress = (p: ExportProgress) => {
+    if (parsed.json) io.out(JSON.stringify({ event: 'exportProgress', ...p }));
+    else if (render) render(p);
+    else for (const line of p.lines ?? []) io.out(line);
+  };
+  try {
+    const result = await runExport({ opened, dest: parsed.dest, options, signal: controller.signal, onProgress, jobId: 'cli' });
+    const tag = options.tag ?? 'latest';
+    if (parsed.json) io.out(JSON.stringify({ event: 'exportFinished', ok: true, 'cache.manifest': result.descriptor, result }));
+    else io.out(summary(result, tag));
+    return 0;
+  } catch (err) {
+    if (err instanceof CacheError && err.code === 'cancelled') {
+      if (parsed.json) io.out(JSON.stringify({ event: 'exportFinished', ok: false, error: { code: err.code, message: err.message } }));
+      io.err(`cachescope export: ${err.message}`);
+      return 130;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * Putting one layer blob into the destination store: skip it when it is already there, hard-link it
+ * when nothing changes and both sides share a file system, copy it otherwise, or convert it to another
+ * compression (streamed: read → verify → decompress → diffID → compress → ingest → commit).
+ * Converted variants are remembered as labels in the destination store, keyed by (source digest,
+ * target compression, level), so the next export finds them instead of converting again.
+ */
+import { createHash } from 'node:crypto';
+import { open, stat, unlink, utimes } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CacheError } from '../../shared/contract/errors';
+import type { BlobPlan, ConvertedBlob } from '../../shared/export/plan-export';
+import type { LayerState } from '../../shared/export/types';
+import { Annotation } from '../../shared/oci/media-types';
+import type { Compression } from '../../shared/oci/media-types';
+import { isDigest, parseDigest } from '../../shared/oci/digest';
+import { createCompressor, createDecompressor } from './compression';
+import { INGEST_DIR } from './content-store';
+import type { ContentStore } from './content-store';
+import { WORKER_COPY_MIN_BYTES, ingestTempPath } from './copy-workers';
+import type { CopyPool } from './copy-workers';
+
+/** How the destination got the blob, for progress and the result counts. */
+export type BlobOutcome = 'exists' | 'linked' | 'copied' | 'converted' | 'reused';
+
+export interface BlobJob {
+  blob: BlobPlan;
+  source: ContentStore;
+  dest: ContentStore;
+  /** Source and destination share a file system (hard links possible). */
+  sameDevice: boolean;
+  /** Hard-link when possible; false forces a copy (benchmarks, or a caller that wants independent files). */
+  allowLink: boolean;
+  verify: boolean;
+  level: number | null;
+  signal: AbortSignal;
+  report: (state: LayerState, bytesDone?: number) => void;
+  /** Worker threads for large copies (hashing on both cores); without it copies stream on the main thread. */
+  copyPool?: CopyPool;
+}
+
+export interface BlobResult {
+  outcome: BlobOutcome;
+  /** Set for conversions (fresh or reused). */
+  converted: ConvertedBlob | null;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+/** Label on the *source* digest naming its converted variant, e.g. `cachescope.io/variant.zstd` or `….zstd.19`. */
+export function variantLabel(compression: Compression, level: number | null): string {
+  return `cachescope.io/variant.${compression}${level === null ? '' : `.${level}`}`;
+}
+
+/** Reads the label value: the variant's digest, size and diffID. */
+function parseVariant(text: string | null, compression: Compression): ConvertedBlob | null {
+  if (text === null) return null;
+  try {
+    const v = JSON.parse(text) as Partial<ConvertedBlob>;
+    // Label files are ours but sit on disk: never let one steer a path with a malformed digest.
+    if (isDigest(v.digest) && Number.isSafeInteger(v.size) && isDigest(v.diffID)) return { digest: v.digest, size: v.size!, diffID: v.diffID, compression };
+  } catch {
+    // A damaged label only costs a conversion.
+  }
+  return null;
+}
+
+/** A pass-through that counts bytes (and optionally hashes them) on their way. */
+class Tap extends Transform {
+  bytes = 0;
+  constructor(
+    private readonly onBytes: ((total: number) => void) | null,
+    private readonly hash: ReturnType<typeof createHash> | null = null,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash?.update(chunk);
+    this.onBytes?.(this.bytes);
+    done(null, chunk);
+  }
+}
+
+async function touch(file: string): Promise<void> {
+  // gc keeps blobs whose mtime is after its start: a reused blob must look freshly written (gc.ts).
+  const now = new Date();
+  await utimes(file, now, now).catch(() => undefined);
+}
+
+async function hashFile(file: string, algorithm: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<string> {
+  const hash = createHash(algorithm);
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let total = 0;
+    for (;;) {
+      signal.throwIfAborted();
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      onBytes?.(total);
+    }
+  } finally {
+    await fh.close();
+  }
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
+/**
+ * Is `digest` already complete in the destination? The size must match; with `verify` the bytes are
+ * hashed too. A damaged blob is removed so it can be rewritten (the store never overwrites a present
+ * blob), unless the destination is the source layout itself: then it is the source that is damaged,
+ * and deleting it would lose data, so that is an error.
+ */
+async function usable(job: BlobJob, digest: string, size: number): Promise<boolean> {
+  const store = job.dest;
+  const info = await store.info(digest);
+  if (!info) return false;
+  const file = store.blobPath(digest);
+  let problem: string | null = info.size === size ? null : `it is ${info.size} bytes, expected ${size}`;
+  if (problem === null && job.verify) {
+    const actual = await hashFile(file, parseDigest(digest).algorithm, job.signal);
+    if (actual !== digest) problem = `its content hashes to ${actual}`;
+  }
+  if (problem !== null) {
+    if (job.source.root === store.root) throw new CacheError(info.size === size ? 'digest-mismatch' : 'size-mismatch', `${file}: damaged blob: ${problem}`, { digest, file });
+    await unlink(file).catch(() => undefined);
+    return false;
+  }
+  await touch(file);
+  return true;
+}
+
+/**
+ * A large copy in a worker (read, hash, write, fsync into ingest/), then published by the store's
+ * link (atomic rename into blobs/). Bytes that are not the digest never get past the check below.
+ */
+async function workerCopy(job: BlobJob, pool: CopyPool): Promise<BlobResult> {
+  const { blob, signal } = job;
+  const file = job.source.blobPath(blob.source);
+  const tmp = ingestTempPath(job.dest.root, INGEST_DIR);
+  job.report('reading', 0);
+  const got = await pool.copy({ src: file, tmp, algorithm: parseDigest(blob.source).algorithm, signal, onProgress: (n) => job.report('writing', n) });
+  try {
+    if (got.size !== blob.size) {
+      throw new CacheError('size-mismatch', `${file}: the blob is ${got.size} bytes but its descriptor says ${blob.size}`, { digest: blob.source, expected: blob.size, actual: got.size, file });
+    }
+    if (got.digest !== blob.source) {
+      throw new CacheError('digest-mismatch', `${file}: content hashes to ${got.digest}, not ${blob.source} as its name says (the blob is corrupt)`, { digest: blob.source, actual: got.digest, file });
+    }
+    signal.throwIfAborted();
+    await job.dest.link(tmp, blob.source, { signal });
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+  return { outcome: 'copied', converted: null, bytesRead: got.size, bytesWritten: got.size };
+}
+
+async function copyBlob(job: BlobJob): Promise<BlobResult> {
+  const { blob, signal } = job;
+  if (job.copyPool && blob.size >= WORKER_COPY_MIN_BYTES) return workerCopy(job, job.copyPool);
+  const src = await job.source.readStream(blob.source, { signal });
+  const writer = job.dest.writer({ digest: blob.source, size: blob.size }, { signal });
+  const tap = new Tap((n) => job.report('writing', n));
+  job.report('reading', 0);
+  try {
+    // The writer hashes what it gets and refuses to commit bytes that are not the digest.
+    await pipeline(src, tap, writer, { signal });
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  await writer.commit();
+  return { outcome: 'copied', converted: null, bytesRead: tap.bytes, bytesWritten: tap.bytes };
+}
+
+async function linkBlob(job: BlobJob): Promise<BlobResult> {
+  const { blob, signal } = job;
+  const file = job.source.blobPath(blob.source);
+  const st = await stat(file);
+  if (st.size !== blob.size) {
+    throw new CacheError('size-mismatch', `${file}: the blob is ${st.size} bytes but its descriptor says ${blob.size}`, { digest: blob.source, expected: blob.size, actual: st.size, file });
+  }
+  job.report('reading', 0);
+  // Without verify the link trusts the source file like a content store trusts its own blobs (size
+  // checked); verify hashes it first. Copies and conversions always hash, because they stream anyway.
+  await job.dest.link(file, blob.source, { signal, verify: job.verify });
+  return { outcome: 'linked', converted: null, bytesRead: job.verify ? blob.size : 0, bytesWritten: 0 };
+}
+
+async function convertBlob(job: BlobJob, target: Compression): Promise<BlobResult> {
+  const { blob, signal } = job;
+  if (blob.actual === null) throw new CacheError('internal', `layer ${blob.source}: no compression known, cannot convert`);
+  // The source digest is checked while streaming: a damaged blob fails at its end, before any commit.
+  const src = await job.source.readStream(blob.source, { signal, verify: true });
+  const diffHash = createHash('sha256');
+  const readTap = new Tap((n) => job.report(n === 0 ? 'reading' : 'converting', n));
+  const diffTap = new Tap(null, diffHash);
+  const writer = job.dest.writer({}, { signal });
+  job.report('reading', 0);
+  try {
+    await pipeline(src, readTap, createDecompressor(blob.actual), diffTap, createCompressor(target, job.level), writer, { signal });
+  } catch (err) {
+    await writer.abort();
+    throw wrapCodecError(err, blob);
+  }
+  const diffID = `sha256:${diffHash.digest('hex')}`;
+  if (blob.diffID !== null && diffID !== blob.diffID) {
+    await writer.abort();
+    throw new CacheError(
+      'digest-mismatch',
+      `layer ${blob.source}: its uncompressed content hashes to ${diffID}, but its ${Annotation.uncompressed} annotation says ${blob.diffID}`,
+      { digest: blob.source, expected: blob.diffID, actual: diffID, field: `annotations.${Annotation.uncompressed}` },
+    );
+  }
+  job.report('writing', readTap.bytes);
+  const info = await writer.commit();
+  const converted: ConvertedBlob = { digest: info.digest, size: info.size, diffID, compression: target };
+  await rememberVariant(job.dest, blob.source, target, job.level, converted);
+  return { outcome: 'converted', converted, bytesRead: readTap.bytes, bytesWritten: info.size };
+}
+
+/** zlib/zstd errors name neither the blob nor the codec; say both. */
+function wrapCodecError(err: unknown, blob: BlobPlan): unknown {
+  if (err instanceof CacheError || (err as Error)?.name === 'AbortError') return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new CacheError('invalid-source', `layer ${blob.source}: cannot decompress it as ${blob.actual}: ${(err as Error).message}`, { digest: blob.source });
+  }
+  if (err instanceof Error && /zstd|Unknown frame descriptor|corrupt/i.test(err.message) && !code) {
+    return new CacheError('invalid-source', `layer ${blob.source}: cannot decompress it as ${blob.actual}: ${err.message}`, { digest: blob.source });
+  }
+  return err;
+}
+
+async function rememberVariant(store: ContentStore, source: string, target: Compression, level: number | null, v: ConvertedBlob): Promise<void> {
+  await store.setLabel(source, variantLabel(target, level), JSON.stringify({ digest: v.digest, size: v.size, diffID: v.diffID }));
+  await store.setLabel(v.digest, Annotation.uncompressed, v.diffID);
+}
+
+/** A variant made by an earlier export, into this destination or kept next to the source. */
+async function findVariant(job: BlobJob, target: Compression): Promise<BlobResult | null> {
+  const { blob } = job;
+  const key = variantLabel(target, job.level);
+  const mine = parseVariant(await job.dest.getLabel(blob.source, key), target);
+  if (mine && (blob.diffID === null || mine.diffID === blob.diffID) && (await usable(job, mine.digest, mine.size))) {
+    return { outcome: 'exists', converted: mine, bytesRead: 0, bytesWritten: 0 };
+  }
+  if (job.source.root === job.dest.root) return null;
+  const theirs = parseVariant(await job.source.getLabel(blob.source, key).catch(() => null), target);
+  if (!theirs || (blob.diffID !== null && theirs.diffID !== blob.diffID)) return null;
+  const info = await job.source.info(theirs.digest);
+  if (!info || info.size !== theirs.size) return null;
+  const variant: BlobPlan = { ...blob, source: theirs.digest, size: theirs.size, action: 'copy' };
+  const sub: BlobJob = { ...job, blob: variant };
+  const got = job.sameDevice && job.allowLink ? await linkBlob(sub) : await copyBlob(sub);
+  await rememberVariant(job.dest, blob.source, target, job.level, theirs);
+  return { ...got, outcome: 'reused', converted: theirs };
+}
+
+/** Puts one blob into the destination, the cheapest way that keeps it complete and correct. */
+export async function exportBlob(job: BlobJob): Promise<BlobResult> {
+  const { blob } = job;
+  job.signal.throwIfAborted();
+  if (blob.action === 'convert') {
+    const target = blob.target!;
+    const found = await findVariant(job, target);
+    if (found) return found;
+    return convertBlob(job, target);
+  }
+  if (await usable(job, blob.source, blob.size)) {
+    return { outcome: 'exists', converted: null, bytesRead: 0, bytesWritten: 0 };
+  }
+  if (job.sameDevice && job.allowLink) return linkBlob(job);
+  return copyBlob(job);
+}

@@ -1,0 +1,342 @@
+/**
+ * BuildKit's cache exporter (`--cache-to type=local`), run from any opened cache into a local OCI
+ * layout: layers (copied, hard-linked or converted), then the config, then the cache manifest, then
+ * the tag in index.json. Crash safety comes from the order and the store: every blob appears whole
+ * (ingest + fsync + rename) or not at all, and index.json changes last, atomically, under its lock,
+ * so an interrupted export leaves the old index.json in force and the next run reuses what is done.
+ */
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { mkdir, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { CacheError } from '../../shared/contract/errors';
+import { resolveExportOptions } from '../../shared/export/options';
+import type { ResolvedExportOptions } from '../../shared/export/options';
+import {
+  buildExportConfig,
+  buildExportManifest,
+  exportChains,
+  exportLayerDescriptors,
+  missingBlobsMessage,
+  planExport,
+  previewFromPlan,
+} from '../../shared/export/plan-export';
+import type { BlobFacts, ConvertedBlob, ExportPlan } from '../../shared/export/plan-export';
+import type { ExportOptions, ExportPreview, ExportProgress, ExportResult } from '../../shared/export/types';
+import { MediaType } from '../../shared/oci/media-types';
+import type { Descriptor } from '../../shared/oci/types';
+import { sniffCompression } from './compression';
+import { openContentStore } from './content-store';
+import type { ContentStore } from './content-store';
+import { CopyPool, WORKER_COPY_MIN_BYTES } from './copy-workers';
+import { exportBlob } from './export-blobs';
+import type { BlobOutcome, BlobResult } from './export-blobs';
+import { ProgressTracker, systemClock } from './export-progress';
+import type { Clock } from './export-progress';
+import { putTag, tagProblem } from './layout-index';
+import type { OpenedSource } from './open-cache';
+
+export interface ExportRun {
+  opened: OpenedSource;
+  dest: string;
+  options: ExportOptions;
+  signal?: AbortSignal;
+  jobId?: string;
+  onProgress?: (progress: ExportProgress) => void;
+  /** false forces copies where a hard link would do (benchmarks; independent files). Default true. */
+  allowLink?: boolean;
+  /** Layers converted at once. Default: the CPU count, at least 2 (measured: two zstd streams use both cores). */
+  convertConcurrency?: number;
+  /** Layers copied or linked at once (I/O bound). Default 4. */
+  copyConcurrency?: number;
+  /** Worker threads that copy and hash large blobs. Default 2 (both cores). */
+  copyWorkers?: number;
+  clock?: Clock;
+  /** Test seam: wraps the destination store (e.g. to inject a failing write). */
+  wrapDestStore?: (store: ContentStore) => ContentStore;
+}
+
+function invalid(message: string, field: string): never {
+  throw new CacheError('invalid-options', message, { field });
+}
+
+/** Options plus the tag rule, with BuildKit's texts; throws before anything is read or written. */
+export function resolveForExport(options: ExportOptions): ResolvedExportOptions {
+  const resolved = resolveExportOptions(options);
+  const problem = tagProblem(resolved.tag);
+  if (problem) invalid(`invalid tag ${JSON.stringify(resolved.tag)}: ${problem}`, 'tag');
+  return resolved;
+}
+
+async function sourceStore(opened: OpenedSource): Promise<ContentStore | null> {
+  return opened.layout ? openContentStore(opened.layout.dir) : null;
+}
+
+/**
+ * Runs `fn` over `items`, `limit` at a time. A failing lane stops taking items, but the pool only
+ * settles when every lane has, so no stream outlives the export (the caller aborts the others).
+ */
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (next < items.length && !failed) {
+      try {
+        await fn(items[next++]);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected) throw rejected.reason;
+}
+
+/** Presence (stat now, not at open time) and magic-byte compression of every referenced blob. */
+async function gatherFacts(opened: OpenedSource, store: ContentStore | null, signal?: AbortSignal): Promise<Map<string, BlobFacts>> {
+  const blobs = [...new Set(opened.model.norm.layers.map((l) => l.blob))];
+  const facts = new Map<string, BlobFacts>();
+  await pool(blobs, 16, async (digest) => {
+    signal?.throwIfAborted();
+    const info = store ? await store.info(digest) : null;
+    const detected = info && info.size > 0 ? await sniffCompression(store!.blobPath(digest), signal) : null;
+    facts.set(digest, { present: info !== null, detected });
+  });
+  return facts;
+}
+
+async function planFor(opened: OpenedSource, resolved: ResolvedExportOptions, signal?: AbortSignal): Promise<ExportPlan> {
+  const store = await sourceStore(opened);
+  const facts = await gatherFacts(opened, store, signal);
+  return planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null } });
+}
+
+/** What an export would do; invalid options come back as `error` (BuildKit's message), not as a throw. */
+export async function previewExport(opened: OpenedSource, options: ExportOptions): Promise<ExportPreview> {
+  let resolved: ResolvedExportOptions;
+  try {
+    resolved = resolveForExport(options);
+  } catch (err) {
+    if (!(err instanceof CacheError)) throw err;
+    return { layers: [], totalBytes: 0, convertCount: 0, droppedLayers: 0, droppedResults: 0, missingBlobs: [], manifestMediaType: '', tag: options.tag ?? 'latest', error: err.message, empty: false, notes: [] };
+  }
+  return previewFromPlan(await planFor(opened, resolved), opened.model);
+}
+
+function sha256(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** Turns an errno into a sentence that says where and what to do. */
+function describeFsError(err: unknown, what: string, path: string): CacheError {
+  if (err instanceof CacheError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const why: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'the file system is read-only',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    ENOTDIR: 'a part of the path is a file, not a folder',
+    EEXIST: 'a file is in the way',
+  };
+  return new CacheError('io', `cannot ${what} ${path}: ${why[code] ?? (err as Error).message}${code ? ` (${code})` : ''}`, { file: path, ...(code ? { errno: code } : {}) });
+}
+
+/** ENOSPC anywhere in an error (the store puts the errno in the message and in details). */
+function isNoSpace(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; message?: unknown; details?: { errno?: unknown } };
+  return e.code === 'ENOSPC' || e.details?.errno === 'ENOSPC' || (typeof e.message === 'string' && e.message.includes('ENOSPC'));
+}
+
+/** BuildKit's wrappers (`error writing layer blob: …`), keeping the code, and an unmistakable ENOSPC. */
+function wrapWriteError(err: unknown, wrapper: string, dest: string): unknown {
+  if ((err as Error)?.name === 'AbortError') return err;
+  if (isNoSpace(err)) {
+    return new CacheError('io', `${wrapper}: no space left on the device that holds ${dest} (ENOSPC); free some space and run the export again, completed blobs will be reused`, { dest, errno: 'ENOSPC' });
+  }
+  if (err instanceof CacheError) return new CacheError(err.code, `${wrapper}: ${err.message}`, err.details);
+  return new CacheError('io', `${wrapper}: ${(err as Error)?.message ?? String(err)}`, { dest });
+}
+
+async function prepareDest(dest: string): Promise<void> {
+  let st;
+  try {
+    st = await stat(dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw describeFsError(err, 'use the destination', dest);
+  }
+  if (st && !st.isDirectory()) invalid(`destination ${dest} is a file, not a folder: give a new or existing folder for the OCI layout`, 'dest');
+  try {
+    // blobs/sha256 and ingest now, so an unwritable destination fails before any conversion starts.
+    await mkdir(resolve(dest, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(resolve(dest, 'ingest'), { recursive: true });
+  } catch (err) {
+    throw describeFsError(err, 'create the OCI layout in', dest);
+  }
+}
+
+/** Ingest files untouched for this long belong to a dead export (a writer touches its file with every write). */
+const STALE_INGEST_MS = 60 * 60 * 1000;
+
+const OUTCOME_STATE: Record<BlobOutcome, 'exists' | 'linked' | 'done'> = { exists: 'exists', linked: 'linked', copied: 'done', converted: 'done', reused: 'done' };
+
+/** Runs one export to the end. Resolves with the `cache.manifest` descriptor, or rejects with a CacheError. */
+export async function runExport(run: ExportRun): Promise<ExportResult> {
+  const started = performance.now();
+  const clock = run.clock ?? systemClock;
+  const dest = resolve(run.dest);
+  const resolved = resolveForExport(run.options);
+  const tracker = new ProgressTracker(run.jobId ?? 'export', (p) => run.onProgress?.(p), clock);
+  const inner = new AbortController();
+  const onOuterAbort = () => inner.abort(run.signal!.reason);
+  if (run.signal?.aborted) inner.abort(run.signal.reason);
+  run.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = inner.signal;
+  // Every stream, writer and worker job of every lane listens to this one signal.
+  setMaxListeners(0, signal);
+  const copyPool = new CopyPool(run.copyWorkers ?? 2);
+  try {
+    const { opened } = run;
+    const src = await sourceStore(opened);
+    // Refuse a file as destination before reading anything big, but create nothing yet.
+    const destStat = await stat(dest).catch(() => null);
+    if (destStat && !destStat.isDirectory()) invalid(`destination ${dest} is a file, not a folder: give a new or existing folder for the OCI layout`, 'dest');
+    tracker.line('preparing build cache for export');
+    const facts = await gatherFacts(opened, src, signal);
+    const plan = planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null } });
+    if (plan.missing.length > 0 && !resolved.dropMissing) {
+      // BuildKit's Finalize stops at the first `missing blob`; listing them all saves round trips.
+      throw new CacheError('missing-blob', missingBlobsMessage(plan.missing), { missing: plan.missing });
+    }
+    const base = { dest, tag: resolved.tag, bytesRead: 0, bytesWritten: 0 };
+    if (plan.empty) {
+      tracker.line('skipping cache export for empty result');
+      return { ...base, descriptor: null, skipped: true, config: null, counts: { written: 0, converted: 0, linked: 0, exists: 0, reused: 0 }, durationMs: performance.now() - started };
+    }
+    await prepareDest(dest);
+    const rawDest = await openContentStore(dest);
+    // Leftovers of killed runs sit in ingest/ (never in blobs/). Age is the only safe test: ingest
+    // names carry a pid but no host, and a live writer keeps touching its file.
+    await rawDest.cleanStaleIngests(STALE_INGEST_MS).catch(() => undefined);
+    const store = run.wrapDestStore ? run.wrapDestStore(rawDest) : rawDest;
+    const sameDevice = opened.layout !== null && (await stat(opened.layout.dir)).dev === (await stat(dest)).dev;
+    for (const b of plan.blobs) tracker.addLayer(b.source, b.size);
+    if (plan.blobs.some((b) => b.action === 'copy' && (!sameDevice || run.allowLink === false) && b.size >= WORKER_COPY_MIN_BYTES)) copyPool.warm();
+
+    const converted = new Map<string, ConvertedBlob>();
+    const counts = { written: 0, converted: 0, linked: 0, exists: 0, reused: 0 };
+    let bytesRead = 0;
+    let bytesWritten = 0;
+    const layerPhase = async (only?: Set<string>) => {
+      const blobs = only ? plan.blobs.filter((b) => only.has(b.source) || (converted.get(b.source) && only.has(converted.get(b.source)!.digest))) : plan.blobs;
+      const work = async (b: (typeof plan.blobs)[number]) => {
+        signal.throwIfAborted();
+        // BuildKit names the digest written; a conversion's is known only at its end.
+        if (b.action !== 'convert') tracker.line(`writing layer ${b.source}`);
+        let result: BlobResult;
+        try {
+          result = await exportBlob({
+            blob: b,
+            source: src!,
+            dest: store,
+            sameDevice,
+            allowLink: run.allowLink !== false,
+            verify: resolved.verify,
+            level: resolved.level,
+            signal,
+            copyPool,
+            report: (state, bytesDone) => tracker.layer(b.source, { state, ...(bytesDone === undefined ? {} : { bytesDone }) }),
+          });
+        } catch (err) {
+          if (signal.aborted) {
+            // Another layer failed first, or the user cancelled: this one only stopped.
+            tracker.layer(b.source, { state: 'failed', error: run.signal?.aborted ? 'cancelled' : 'stopped: another layer failed' });
+            throw err;
+          }
+          const wrapped = wrapWriteError(err, 'error writing layer blob', dest);
+          tracker.layer(b.source, { state: 'failed', error: (wrapped as Error).message ?? String(wrapped) });
+          inner.abort(wrapped);
+          throw wrapped;
+        }
+        if (result.converted) tracker.line(`writing layer ${result.converted.digest}`);
+        if (result.converted) converted.set(b.source, result.converted);
+        bytesRead += result.bytesRead;
+        bytesWritten += result.bytesWritten;
+        const key = result.outcome === 'copied' ? 'written' : result.outcome;
+        counts[key]++;
+        const target = result.converted?.digest ?? b.source;
+        tracker.layer(b.source, { state: OUTCOME_STATE[result.outcome], target, text: `writing layer ${target}` });
+      };
+      const converting = blobs.filter((b) => b.action === 'convert');
+      const copying = blobs.filter((b) => b.action !== 'convert');
+      const lanes = [
+        pool(converting, run.convertConcurrency ?? Math.max(2, availableParallelism()), work),
+        pool(copying, run.copyConcurrency ?? 4, work),
+      ];
+      // Every lane settles before we report: no stream is left writing after the export returns.
+      const settled = await Promise.allSettled(lanes);
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) throw signal.aborted && signal.reason !== undefined ? signal.reason : (failed as PromiseRejectedResult).reason;
+    };
+    await layerPhase();
+
+    const chains = exportChains(plan, opened.model, converted);
+    const cfg = buildExportConfig(chains, opened.model.config.format === 'v0' ? opened.texts.config : null);
+    const configDesc: Descriptor = { mediaType: MediaType.cacheConfigV0, digest: sha256(cfg.text), size: Buffer.byteLength(cfg.text) };
+    const layers = exportLayerDescriptors(plan, opened.model, cfg.sourceBlobs, converted);
+    const manifestText = buildExportManifest(resolved, layers, configDesc);
+    const manifestDesc: Descriptor = { mediaType: plan.manifestMediaType, digest: sha256(manifestText), size: Buffer.byteLength(manifestText) };
+    const writeJson = async (text: string, digest: string, wrapper: string) => {
+      try {
+        await store.writeBytes(Buffer.from(text), digest, { signal });
+      } catch (err) {
+        throw wrapWriteError(err, wrapper, dest);
+      }
+    };
+    tracker.line(`writing config ${configDesc.digest}`);
+    await writeJson(cfg.text, configDesc.digest, 'error writing config blob');
+    tracker.line(`${resolved.imageManifest ? 'writing cache image manifest' : 'writing cache manifest'} ${manifestDesc.digest}`);
+    await writeJson(manifestText, manifestDesc.digest, 'error writing manifest blob');
+
+    const required = [...new Set([...layers.map((d) => d.digest), configDesc.digest, manifestDesc.digest])];
+    // gc.ts: the tag is written under index.json.lock after checking the blobs are still there; a gc
+    // that ran in between makes putTag fail with missing-blob, and we write them again once.
+    for (let attempt = 0; ; attempt++) {
+      signal.throwIfAborted();
+      try {
+        await putTag(dest, resolved.tag, manifestDesc, { signal, requireBlobs: required });
+        break;
+      } catch (err) {
+        if (!(err instanceof CacheError) || err.code !== 'missing-blob' || attempt > 0) throw wrapWriteError(err, 'error updating index.json', dest);
+        const gone = new Set((err.details?.missing as string[] | undefined) ?? []);
+        await layerPhase(gone);
+        if (gone.has(configDesc.digest)) await writeJson(cfg.text, configDesc.digest, 'error writing config blob');
+        if (gone.has(manifestDesc.digest)) await writeJson(manifestText, manifestDesc.digest, 'error writing manifest blob');
+      }
+    }
+    return {
+      ...base,
+      descriptor: manifestDesc,
+      skipped: false,
+      config: configDesc.digest,
+      counts,
+      bytesRead,
+      bytesWritten,
+      durationMs: performance.now() - started,
+    };
+  } catch (err) {
+    // An abort surfaces as the reason given to abort(): a CacheError from a failed layer, or cancel.
+    if (signal.aborted && run.signal?.aborted) throw new CacheError('cancelled', 'export cancelled; index.json was not changed and completed blobs are kept for the next run');
+    throw err;
+  } finally {
+    run.signal?.removeEventListener('abort', onOuterAbort);
+    await copyPool.close();
+    tracker.flush();
+  }
+}

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseExportArgs, splitDest } from '../../../electron/cli/export-command';
+import { main } from '../../../electron/cli/main';
+import type { CommandIo } from '../../../electron/cli/io';
+import { generate } from './export-helpers';
+
+let tmp: string;
+let src: string;
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'cachescope-cli-export-'));
+  src = join(tmp, 'src');
+  await generate(src);
+});
+after(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function capture(isTty = false): CommandIo & { outLines: string[]; errLines: string[] } {
+  const outLines: string[] = [];
+  const errLines: string[] = [];
+  return { outLines, errLines, isTty, out: (t) => outLines.push(t), err: (t) => errLines.push(t) };
+}
+
+describe('cachescope export', () => {
+  it('--json prints one event per line and ends with the cache.manifest descriptor', async () => {
+    const io = capture();
+    const dest = join(tmp, 'a');
+    const code = await main(['export', src, `${dest}:v1`, '--opt', 'compression=zstd', '--opt', 'force-compression', '--json'], io);
+    assert.equal(code, 0, io.errLines.join('\n'));
+    const events = io.outLines.map((l) => JSON.parse(l));
+    assert.ok(events.slice(0, -1).every((e) => e.event === 'exportProgress'));
+    const last = events.at(-1);
+    assert.equal(last.event, 'exportFinished');
+    assert.match(last['cache.manifest'].digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(last['cache.manifest'].mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    const index = JSON.parse(await readFile(join(dest, 'index.json'), 'utf8'));
+    assert.deepEqual(index.manifests[0], { ...last['cache.manifest'], annotations: { 'org.opencontainers.image.ref.name': 'v1' } });
+  });
+
+  it('prints BuildKit progress lines and a summary without a terminal; draws bars on one', async () => {
+    const plain = capture(false);
+    assert.equal(await main(['export', src, join(tmp, 'b')], plain), 0);
+    assert.equal(plain.outLines[0], 'preparing build cache for export');
+    assert.ok(plain.outLines.some((l) => /^writing layer sha256:/.test(l)));
+    assert.ok(plain.outLines.some((l) => /^writing cache image manifest sha256:/.test(l)));
+    assert.match(plain.outLines.at(-1)!, /^exported sha256:[0-9a-f]{64} .*\nlayers: \d+ hard-linked/);
+    const tty = capture(true);
+    assert.equal(await main(['export', src, join(tmp, 'c'), '--opt', 'image-manifest=false'], tty), 0);
+    assert.ok(tty.outLines.some((l) => l.includes('\x1b[2K') && /\[#+ *\] +\d+%/.test(l)), 'progress bars');
+  });
+
+  it('fails with a non-zero exit and BuildKit text on bad options, and 2 on bad usage', async () => {
+    const io = capture();
+    assert.equal(await main(['export', src, join(tmp, 'd'), '--opt', 'oci-mediatypes=false', '--opt', 'image-manifest=true', '--json'], io), 1);
+    assert.match(io.outLines.at(-1)!, /"code":"invalid-options".*OCI mediatypes are required/);
+    const io2 = capture();
+    assert.equal(await main(['export', src, join(tmp, 'e'), '--opt', 'force-compression=maybe'], io2), 1);
+    assert.match(io2.errLines.join('\n'), /non-bool value maybe specified for force-compression/);
+    const io3 = capture();
+    assert.equal(await main(['export', src, join(tmp, 'f'), '--opt', 'tag=a/b'], io3), 1);
+    assert.match(io3.errLines.join('\n'), /invalid tag "a\/b"/);
+    assert.equal(await main(['export', src], capture()), 2);
+    assert.equal(await main(['export', src, join(tmp, 'g'), '--bogus'], capture()), 2);
+  });
+
+  it('splits DIR:tag, but not an existing path with a colon, and refuses two different tags', async () => {
+    assert.deepEqual(splitDest('/x/out:v2'), { dest: '/x/out', tag: 'v2' });
+    assert.deepEqual(splitDest('/x/out'), { dest: '/x/out', tag: null });
+    const colon = join(tmp, 'has:colon');
+    await writeFile(colon, '');
+    assert.deepEqual(splitDest(colon), { dest: colon, tag: null });
+    assert.match(String(parseExportArgs([src, '/x/out:a', '--opt', 'tag=b'])), /two tags/);
+    const ok = parseExportArgs([src, '/x/out:a', '--opt=compression=zstd', '--opt', 'force-compression']);
+    assert.deepEqual(typeof ok === 'string' ? ok : ok.attrs, [['compression', 'zstd'], ['force-compression', ''], ['tag', 'a']]);
+  });
+});

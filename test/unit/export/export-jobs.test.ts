@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createExportHandlers } from '../../../electron/engine/export-jobs';
+import { openCacheSource } from '../../../electron/engine/open-cache';
+import type { OpenedSource } from '../../../electron/engine/open-cache';
+import type { EventName, Events } from '../../../shared/contract/events';
+import { CacheError } from '../../../shared/contract/errors';
+import { assertBlobsComplete, exists, generate } from './export-helpers';
+
+let tmp: string;
+let source: OpenedSource;
+let big: OpenedSource;
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'cachescope-jobs-'));
+  await generate(join(tmp, 'src'));
+  source = await openCacheSource(join(tmp, 'src'));
+  await generate(join(tmp, 'big'), { seed: 21, layerBytes: 2_000_000, stages: 1, layersPerStage: 4 });
+  big = await openCacheSource(join(tmp, 'big'));
+});
+
+after(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function harness() {
+  const events: { name: EventName; payload: Events[EventName] }[] = [];
+  const caches = new Map([
+    ['small', source],
+    ['big', big],
+  ]);
+  const handlers = createExportHandlers({
+    opened: (id) => {
+      const o = caches.get(id);
+      if (!o) throw new CacheError('not-found', `no opened cache with id ${id}`);
+      return o;
+    },
+    emit: (name, payload) => events.push({ name, payload }),
+  });
+  return { handlers, events };
+}
+
+describe('export jobs (contract handlers)', () => {
+  it('startExport answers with a job id at once; progress and the finish arrive as events', async () => {
+    const { handlers, events } = harness();
+    const dest = join(tmp, 'job-1');
+    const t0 = performance.now();
+    const { jobId } = await handlers.startExport({ cacheId: 'small', dest, options: { compression: 'zstd', 'force-compression': true } });
+    assert.ok(performance.now() - t0 < 50, 'startExport must not wait for the export');
+    assert.match(jobId, /^[0-9a-f-]{36}$/);
+    await handlers.settled(jobId);
+    const finished = events.filter((e) => e.name === 'exportFinished');
+    assert.equal(finished.length, 1);
+    const f = finished[0].payload as Events['exportFinished'];
+    assert.equal(f.jobId, jobId);
+    assert.ok(f.ok);
+    const progress = events.filter((e) => e.name === 'exportProgress').map((e) => e.payload as Events['exportProgress']);
+    assert.ok(progress.length > 0);
+    assert.ok(progress.every((p) => p.jobId === jobId));
+    assert.equal(events.at(-1)!.name, 'exportFinished', 'the finish is the last event');
+    const index = JSON.parse(await readFile(join(dest, 'index.json'), 'utf8'));
+    assert.equal(index.manifests[0].digest, f.result.descriptor!.digest);
+  });
+
+  it('cancelExport aborts the job: exportFinished says cancelled and no index.json appears', async () => {
+    const { handlers, events } = harness();
+    const dest = join(tmp, 'job-2');
+    const { jobId } = await handlers.startExport({ cacheId: 'big', dest, options: { compression: 'zstd', 'force-compression': true, 'compression-level': 15 } });
+    // Wait for real work to be under way before cancelling.
+    while (!events.some((e) => e.name === 'exportProgress' && (e.payload as Events['exportProgress']).bytesDone > 0)) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(await handlers.cancelExport({ jobId }), { cancelled: true });
+    await handlers.settled(jobId);
+    const f = events.find((e) => e.name === 'exportFinished')!.payload as Events['exportFinished'];
+    assert.equal(f.ok, false);
+    assert.equal(!f.ok && f.error.code, 'cancelled');
+    assert.equal(await exists(join(dest, 'index.json')), false);
+    await assertBlobsComplete(dest);
+    assert.deepEqual(await handlers.cancelExport({ jobId }), { cancelled: false }, 'a finished job cannot be cancelled');
+  });
+
+  it('cancelAll stops every running job and waits for them', async () => {
+    const { handlers, events } = harness();
+    const a = await handlers.startExport({ cacheId: 'big', dest: join(tmp, 'job-3a'), options: { compression: 'zstd', 'force-compression': true, 'compression-level': 15 } });
+    const b = await handlers.startExport({ cacheId: 'big', dest: join(tmp, 'job-3b'), options: { compression: 'uncompressed', 'force-compression': true } });
+    await handlers.cancelAll();
+    const finished = events.filter((e) => e.name === 'exportFinished').map((e) => e.payload as Events['exportFinished']);
+    assert.deepEqual(new Set(finished.map((f) => f.jobId)), new Set([a.jobId, b.jobId]));
+  });
+
+  it('bad options are refused by startExport itself; previewExport reports them as its error', async () => {
+    const { handlers } = harness();
+    await assert.rejects(handlers.startExport({ cacheId: 'small', dest: join(tmp, 'job-4'), options: { 'oci-mediatypes': false, 'image-manifest': true } }), /OCI mediatypes are required/);
+    await assert.rejects(handlers.startExport({ cacheId: 'small', dest: join(tmp, 'job-4'), options: { tag: 'a/b' } }), /invalid tag/);
+    assert.equal(await stat(join(tmp, 'job-4')).catch(() => null), null);
+    const p = await handlers.previewExport({ cacheId: 'small', options: { 'oci-mediatypes': false, 'image-manifest': true } });
+    assert.equal(p.error, 'invalid configuration for remote cache, OCI mediatypes are required for image-manifest cache format');
+  });
+
+  it('previewExport says what would be converted, and that compression alone converts nothing', async () => {
+    const { handlers } = harness();
+    const p = await handlers.previewExport({ cacheId: 'small', options: { compression: 'zstd', 'force-compression': true, 'image-manifest': false } });
+    assert.equal(p.error, null);
+    assert.equal(p.convertCount, new Set(source.model.norm.layers.map((l) => l.blob)).size);
+    assert.equal(p.layers.length, source.model.norm.layers.length);
+    assert.ok(p.layers.every((l) => l.convert && l.present && l.targetMediaType === 'application/vnd.oci.image.layer.v1.tar+zstd'));
+    assert.equal(p.manifestMediaType, 'application/vnd.oci.image.index.v1+json');
+    const kept = await handlers.previewExport({ cacheId: 'small', options: { compression: 'zstd' } });
+    assert.equal(kept.convertCount, 0, 'compression without force-compression converts nothing');
+  });
+});
