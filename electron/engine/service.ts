@@ -12,7 +12,6 @@ import { listGenerations } from './generations';
 import { collectGarbage } from './gc';
 import { verifyOpened } from './verify-opened';
 import { createExportHandlers } from './export-jobs';
-import { diffOpened } from './diff-opened';
 
 export interface ServiceOptions {
   startupSource: string | null;
@@ -63,7 +62,10 @@ export function createService(options: ServiceOptions): Service {
     startExport: exportHandlers.startExport,
     cancelExport: exportHandlers.cancelExport,
     async diffCaches({ a, b }) {
-      return diffOpened(opened(a), opened(b));
+      const [left, right] = [opened(a), opened(b)];
+      // Loaded on first use: most sessions never diff.
+      const { diffOpened } = await import('./diff-opened');
+      return diffOpened(left, right);
     },
     async pickDirectory() {
       // Browser mode has no native folder picker; the UI falls back to its text field.
