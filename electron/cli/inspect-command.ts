@@ -1,26 +1,52 @@
-/** `cachescope inspect <source> [--json]`. */
-import type { CacheView } from '../../shared/cache/view-types';
+/** `cachescope inspect <source> [--json]`: one JSON object, or a readable summary. */
+import { CacheError } from '../../shared/contract/errors';
+import { oneLine } from '../../shared/cache/json-text';
+import type { CacheView, RecordRow } from '../../shared/cache/view-types';
 import { shortDigest } from '../../shared/oci/digest';
 import { viewOf } from '../engine/cache-view';
 import { openCacheSource } from '../engine/open-cache';
 import { formatBytes, table } from './format';
 import type { CommandIo } from './io';
 
+const USAGE = 'usage: cachescope inspect <source> [--json]';
+/** Rows printed per table without --json; the JSON output always has them all. */
+const MAX_ROWS = 200;
+
 export async function inspectCommand(args: string[], io: CommandIo): Promise<number> {
   const json = args.includes('--json');
-  const positional = args.filter((a) => !a.startsWith('--'));
-  if (positional.length !== 1) {
-    io.err('usage: cachescope inspect <source> [--json]');
+  const unknown = args.find((a) => a.startsWith('-') && a !== '--json');
+  const positional = args.filter((a) => !a.startsWith('-'));
+  if (unknown !== undefined || positional.length !== 1) {
+    io.err(`${USAGE}${unknown !== undefined ? ` (unknown option ${unknown})` : ''}`);
     return 2;
   }
-  const opened = await openCacheSource(positional[0]);
-  const view = await viewOf(opened);
-  if (json) {
-    io.out(JSON.stringify(view));
-    return 0;
+  let view: CacheView;
+  try {
+    view = await viewOf(await openCacheSource(positional[0]));
+  } catch (err) {
+    // Messages quote file content at times (a JSON parse error); the CLI prints them on one line.
+    if (err instanceof CacheError) throw new CacheError(err.code, oneLine(err.message), err.details);
+    throw err;
   }
-  io.out(renderInspect(view));
+  io.out(json ? JSON.stringify(view) : renderInspect(view));
   return 0;
+}
+
+function rows<T>(items: T[], render: (item: T) => string[]): string[][] {
+  const out = items.slice(0, MAX_ROWS).map(render);
+  if (items.length > MAX_ROWS) out.push([`… ${items.length - MAX_ROWS} more (see --json)`]);
+  return out;
+}
+
+function inputsText(r: RecordRow): string {
+  if (r.inputs.length === 0) return 'root';
+  return r.inputs.map((slot) => slot.map((l) => `${l.link}${l.selector ? '*' : ''}`).join('|')).join(' ');
+}
+
+function resultText(r: RecordRow): string {
+  if (!r.shownResult) return '-';
+  const at = r.shownResult.kind === 'layers' ? `layer ${r.results[r.shownResult.index].layer}` : `chain [${r.chains[r.shownResult.index].layers.join(',')}]`;
+  return r.droppedResult ? `${at} (dropped)` : at;
 }
 
 export function renderInspect(view: CacheView): string {
@@ -56,14 +82,21 @@ export function renderInspect(view: CacheView): string {
   lines.push(
     table([
       ['#', 'BLOB', 'MEDIA TYPE', 'SIZE', 'PARENT', 'STATUS'],
-      ...view.layers.map((l) => [
+      ...rows(view.layers, (l) => [
         String(l.index),
         shortDigest(l.blob) + (l.blobUses > 1 ? ` x${l.blobUses}` : ''),
         l.mediaType || '-',
         formatBytes(l.size),
         l.parent === -1 ? '-' : String(l.parent),
-        l.present ? 'present' : 'missing',
+        (l.present ? 'present' : 'missing') + (l.problem ? ', chain broken' : ''),
       ]),
+    ]),
+  );
+  lines.push('');
+  lines.push(
+    table([
+      ['#', 'DIGEST', 'INPUTS (slot: a|b, * = selector)', 'RESULT', 'SIZE'],
+      ...rows(view.records, (r) => [String(r.index), shortDigest(r.digest), inputsText(r), resultText(r), r.resultSize > 0 ? formatBytes(r.resultSize) : '-']),
     ]),
   );
   if (view.warnings.length > 0) {

@@ -1,14 +1,30 @@
 /** The view-shaped snapshot of an opened source (what the UI shows and `inspect --json` prints). */
+import { CacheError } from '../../shared/contract/errors';
 import { toView } from '../../shared/cache/model';
-import type { CacheView } from '../../shared/cache/view-types';
+import type { CacheView, CacheWarning, OrphanReport } from '../../shared/cache/view-types';
 import { findOrphans } from './gc';
 import type { OpenedSource } from './open-cache';
 
+/** What BuildKit's `reset=true` would delete in the layout, or null (with why) when that cannot be said. */
+async function layoutOrphans(dir: string): Promise<{ orphans: OrphanReport | null; warnings: CacheWarning[] }> {
+  try {
+    const found = await findOrphans(dir);
+    if (found.noIndex) return { orphans: null, warnings: [{ code: 'orphans-unknown', message: 'no index.json: nothing says which generation is current, so no blob is called an orphan', where: dir }] };
+    const warnings: CacheWarning[] = found.problems.map((p) => ({ code: 'orphans-incomplete', message: `a reachable manifest could not be followed, so what it references counts as orphaned: ${p}`, where: dir }));
+    return { orphans: { items: found.items, bytes: found.bytes }, warnings };
+  } catch (err) {
+    // A layout opened by digest can have a broken index.json; the cache itself is still worth showing.
+    if (!(err instanceof CacheError)) throw err;
+    return { orphans: null, warnings: [{ code: 'orphans-unknown', message: `orphans not computed: ${err.message}`, where: dir }] };
+  }
+}
+
 export async function viewOf(opened: OpenedSource): Promise<CacheView> {
-  const orphans = opened.layout ? await findOrphans(opened.layout.dir) : null;
+  const { orphans, warnings } = opened.layout ? await layoutOrphans(opened.layout.dir) : { orphans: null, warnings: [] };
   return toView(opened.model, {
     present: (d) => opened.present.has(d),
-    orphans: orphans ? { items: orphans.items, bytes: orphans.bytes } : null,
+    orphans,
     layout: opened.layout,
+    extraWarnings: warnings,
   });
 }

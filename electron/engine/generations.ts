@@ -3,13 +3,16 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Generation } from '../../shared/contract/requests';
 import { CacheError } from '../../shared/contract/errors';
+import { parseCacheManifest } from '../../shared/cache/parse-manifest';
 import { timestampNanos } from '../../shared/cache/time';
-import { Annotation, MediaType } from '../../shared/oci/media-types';
+import { Annotation } from '../../shared/oci/media-types';
 import { isDigest } from '../../shared/oci/digest';
-import { readIndex } from './layout-index';
+import type { Descriptor } from '../../shared/oci/types';
+import { readIndex, tagProblem } from './layout-index';
 
-/** Cache manifests are small; anything larger is a layer and is not read. */
+/** Cache manifests are small (the largest real one seen is 43 KB); anything larger is a layer and is not read. */
 const MAX_MANIFEST = 4 << 20;
+const ALGORITHMS = ['sha256', 'sha512'];
 
 async function startsWithBrace(file: string): Promise<boolean> {
   const fh = await open(file, 'r');
@@ -22,28 +25,14 @@ async function startsWithBrace(file: string): Promise<boolean> {
   }
 }
 
-interface ManifestLike {
-  mediaType?: string;
-  config?: { mediaType?: string };
-  layers?: { annotations?: Record<string, string> }[] | null;
-  manifests?: { mediaType?: string; annotations?: Record<string, string> }[];
-}
-
-function cacheManifestLayers(m: ManifestLike): { annotations?: Record<string, string> }[] | null {
-  if (m.config?.mediaType === MediaType.cacheConfigV0) return m.layers ?? [];
-  if (Array.isArray(m.manifests) && m.manifests.some((d) => d?.mediaType === MediaType.cacheConfigV0)) {
-    return m.manifests.filter((d) => d?.mediaType !== MediaType.cacheConfigV0);
-  }
-  return null;
-}
-
-function newest(layers: { annotations?: Record<string, string> }[]): string | null {
+/** The newest `buildkit/createdat` among the layers, as its original string (compared as nanoseconds). */
+function newest(layers: Descriptor[]): string | null {
   let best: string | null = null;
-  let bestNs = -1n;
+  let bestNs = 0n;
   for (const l of layers) {
-    const t = l?.annotations?.[Annotation.createdAt];
+    const t = l.annotations?.[Annotation.createdAt];
     const ns = t ? timestampNanos(t) : null;
-    if (t && ns !== null && ns > bestNs) {
+    if (t && ns !== null && (best === null || ns > bestNs)) {
       best = t;
       bestNs = ns;
     }
@@ -51,62 +40,65 @@ function newest(layers: { annotations?: Record<string, string> }[]): string | nu
   return best;
 }
 
+/** Reads a blob as a cache manifest, or null when it is anything else (a layer, a config, an image manifest, unreadable). */
+async function readCacheManifest(file: string): Promise<{ mediaType: string; layers: Descriptor[]; size: number } | null> {
+  try {
+    const st = await stat(file);
+    if (!st.isFile() || st.size > MAX_MANIFEST || st.size < 2 || !(await startsWithBrace(file))) return null;
+    const pm = parseCacheManifest(JSON.parse(await readFile(file, 'utf8')), file);
+    if (!pm.config && !pm.legacyAnnotated) return null;
+    return { mediaType: pm.mediaType, layers: pm.layers, size: st.size };
+  } catch {
+    return null; // vanished, unreadable, not JSON, not a manifest: not a generation
+  }
+}
+
 export async function listGenerations(dir: string): Promise<Generation[]> {
   let info;
   try {
     info = await stat(dir);
   } catch {
-    throw new CacheError('not-found', `${dir}: no such directory`);
+    throw new CacheError('not-found', `${dir}: no such directory`, { path: dir });
   }
-  if (!info.isDirectory()) throw new CacheError('invalid-source', `${dir} is not a directory`);
+  if (!info.isDirectory()) throw new CacheError('invalid-source', `${dir} is not a directory`, { path: dir });
   const index = await readIndex(dir);
   const tagsByDigest = new Map<string, string[]>();
   for (const d of index.manifests) {
-    const tag = d.annotations?.[Annotation.refName] ?? d.annotations?.[Annotation.imageName];
     const list = tagsByDigest.get(d.digest) ?? [];
-    if (tag) list.push(tag);
+    for (const tag of [d.annotations?.[Annotation.refName], d.annotations?.[Annotation.imageName]]) {
+      if (tag && !list.includes(tag)) list.push(tag);
+    }
     tagsByDigest.set(d.digest, list);
   }
   const out: Generation[] = [];
-  const algDir = join(dir, 'blobs', 'sha256');
-  let names: string[] = [];
-  try {
-    names = await readdir(algDir);
-  } catch {
-    names = [];
-  }
-  for (const hex of names) {
-    const digest = `sha256:${hex}`;
-    if (!isDigest(digest)) continue;
-    const file = join(algDir, hex);
-    const st = await stat(file);
-    if (!st.isFile() || st.size > MAX_MANIFEST || st.size < 2 || !(await startsWithBrace(file))) continue;
-    let m: ManifestLike;
-    try {
-      m = JSON.parse(await readFile(file, 'utf8')) as ManifestLike;
-    } catch {
-      continue;
+  for (const alg of ALGORITHMS) {
+    const algDir = join(dir, 'blobs', alg);
+    const names = await readdir(algDir).catch(() => [] as string[]);
+    for (const hex of names) {
+      const digest = `${alg}:${hex}`;
+      if (!isDigest(digest)) continue;
+      const m = await readCacheManifest(join(algDir, hex));
+      if (!m) continue;
+      const tags = tagsByDigest.get(digest) ?? [];
+      // A tag that cannot be written as `DIR:tag` is still shown; the source then names the digest.
+      const openable = tags.find((t) => tagProblem(t) === null);
+      out.push({
+        source: openable ? `${dir}:${openable}` : `${dir}@${digest}`,
+        digest,
+        size: m.size,
+        mediaType: m.mediaType,
+        tags,
+        orphan: !tagsByDigest.has(digest),
+        createdAt: newest(m.layers),
+        layerCount: m.layers.length,
+      });
     }
-    const layers = m && typeof m === 'object' ? cacheManifestLayers(m) : null;
-    if (!layers) continue;
-    const tags = tagsByDigest.get(digest) ?? [];
-    const tagged = tagsByDigest.has(digest);
-    out.push({
-      source: tags.length > 0 ? `${dir}:${tags[0]}` : `${dir}@${digest}`,
-      digest,
-      size: st.size,
-      mediaType: m.mediaType ?? (m.config ? MediaType.dockerManifest : MediaType.dockerManifestList),
-      tags,
-      orphan: !tagged,
-      createdAt: newest(layers),
-      layerCount: layers.length,
-    });
   }
   out.sort((a, b) => {
     if (a.orphan !== b.orphan) return a.orphan ? 1 : -1;
-    const x = a.createdAt ? timestampNanos(a.createdAt) ?? 0n : 0n;
-    const y = b.createdAt ? timestampNanos(b.createdAt) ?? 0n : 0n;
-    return x === y ? a.digest.localeCompare(b.digest) : x > y ? -1 : 1;
+    const x = a.createdAt ? (timestampNanos(a.createdAt) ?? 0n) : 0n;
+    const y = b.createdAt ? (timestampNanos(b.createdAt) ?? 0n) : 0n;
+    return x === y ? (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0) : x > y ? -1 : 1;
   });
   return out;
 }

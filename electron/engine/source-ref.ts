@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { CacheError } from '../../shared/contract/errors';
 import { digestProblem } from '../../shared/oci/digest';
+import { tagProblem } from './layout-index';
 
 export interface SourceRef {
   path: string;
@@ -9,33 +10,34 @@ export interface SourceRef {
   digest: string | null;
 }
 
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** The OCI digest grammar's algorithm part: what after an `@` makes the rest a digest attempt (`DIR@md5:…` is refused, not taken as a path). */
+const DIGEST_ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
 
 export function parseSourceRef(source: string): SourceRef {
   if (source.length === 0) throw new CacheError('invalid-source', 'empty source');
-  // A path that exists as written wins, so folders whose names contain ':' still open.
+  if (source.includes('\0')) throw new CacheError('invalid-source', 'the source contains a NUL byte');
+  // A path that exists as written wins, so folders whose names contain ':' or '@' still open.
   if (existsSync(source)) return { path: source, tag: null, digest: null };
   const at = source.lastIndexOf('@');
-  if (at > 0 && /^(sha256|sha512):/.test(source.slice(at + 1))) {
-    const digest = source.slice(at + 1);
-    const problem = digestProblem(digest);
-    if (problem) throw new CacheError('invalid-digest', `${source}: the part after "@" is not a digest: ${problem}`, { source });
-    return { path: source.slice(0, at), tag: null, digest };
+  if (at > 0) {
+    const rest = source.slice(at + 1);
+    const colon = rest.indexOf(':');
+    if (colon > 0 && DIGEST_ALGORITHM.test(rest.slice(0, colon))) {
+      const problem = digestProblem(rest);
+      if (problem) throw new CacheError('invalid-digest', `${source}: the part after "@" is not a digest: ${problem}`, { source, field: 'digest' });
+      return { path: source.slice(0, at), tag: null, digest: rest };
+    }
   }
   const colon = source.lastIndexOf(':');
   if (colon > 0) {
     const tag = source.slice(colon + 1);
     const path = source.slice(0, colon);
-    if (!tag.includes('/') && existsSync(path)) {
-      if (!isValidTag(tag)) {
-        throw new CacheError('invalid-source', `${source}: tag ${JSON.stringify(tag)} is not a valid tag (letters, digits, '_', '.', '-'; at most 128; no '/' or '..')`, { source });
-      }
+    if (!tag.includes('/') && !tag.includes('\\') && existsSync(path)) {
+      const problem = tagProblem(tag);
+      if (problem) throw new CacheError('invalid-source', `${source}: tag ${JSON.stringify(tag.slice(0, 140))} is not a valid tag: ${problem}`, { source, field: 'tag' });
       return { path, tag, digest: null };
     }
   }
   throw new CacheError('not-found', `${source}: no such file or directory`, { source });
 }
 
-export function isValidTag(tag: string): boolean {
-  return TAG.test(tag) && !tag.includes('..');
-}

@@ -28,7 +28,7 @@ export interface CacheModel {
   parsedManifest: ParsedManifest | null;
   config: ConfigInfo;
   norm: NormConfig;
-  /** Blob digest -> descriptor (manifest descriptors first, then those the config carries). */
+  /** Blob digest -> descriptor: BuildKit's DescriptorProvider (the last descriptor for a digest wins). */
   descriptors: Map<string, Descriptor>;
   graph: CacheGraph;
   warnings: CacheWarning[];
@@ -41,30 +41,66 @@ export interface AssembleInput {
   parsedManifest: ParsedManifest | null;
   config: ConfigInfo;
   norm: NormConfig;
-  /** Extra descriptors, e.g. from an image manifest for inline cache. */
+  /** Extra descriptors, e.g. the image layers (with diffIDs from the image config) for inline cache. */
   extraDescriptors?: Descriptor[];
   warnings?: CacheWarning[];
   configFile: string;
 }
 
+/** How many items a warning names before it says "and N more". */
+const LIST_LIMIT = 5;
+
+function listSome(items: string[]): string {
+  return items.length <= LIST_LIMIT ? items.join(', ') : `${items.slice(0, LIST_LIMIT).join(', ')} and ${items.length - LIST_LIMIT} more`;
+}
+
+/** Validates like BuildKit's importer (throws CacheError) and builds the graph; everything BuildKit would only skip becomes a warning. */
 export function assembleCache(input: AssembleInput): CacheModel {
+  // BuildKit fills its provider map in manifest order, so for a blob listed twice the last wins.
   const descriptors = new Map<string, Descriptor>();
-  for (const d of input.parsedManifest?.layers ?? []) if (!descriptors.has(d.digest)) descriptors.set(d.digest, d);
-  for (const d of input.extraDescriptors ?? []) if (!descriptors.has(d.digest)) descriptors.set(d.digest, d);
-  for (const d of input.norm.descriptors) if (!descriptors.has(d.digest)) descriptors.set(d.digest, d);
+  for (const d of input.parsedManifest?.layers ?? []) descriptors.set(d.digest, d);
+  for (const d of input.extraDescriptors ?? []) descriptors.set(d.digest, d);
+  for (const d of input.norm.descriptors) descriptors.set(d.digest, d);
   const graph = buildGraph(input.norm, descriptors, input.configFile);
   const warnings = [...(input.warnings ?? [])];
+  const pm = input.parsedManifest;
+  if (pm?.unknownMediaType) {
+    warnings.push({
+      code: 'unknown-media-type',
+      message: `the manifest's mediaType ${JSON.stringify(pm.unknownMediaType)} is not a manifest or index type; like BuildKit, its body decides: ${pm.mediaType}`,
+      where: input.manifest?.digest ?? undefined,
+    });
+  }
   if (input.manifest && input.manifest.size > IMPORT_LIMIT) {
     warnings.push(tooLarge('manifest', input.manifest.digest, input.manifest.size));
   }
+  // The inline path reads the image config without BuildKit's limit.
   if (input.config.size > IMPORT_LIMIT && input.variant !== 'inline') {
     warnings.push(tooLarge('config', input.config.digest, input.config.size));
   }
-  const dropped = graph.resolutions.filter((r) => r.dropped).length;
-  if (dropped > 0) {
+  if (graph.droppedResults > 0) {
+    const records = graph.resolutions.flatMap((r, i) => (r.dropped ? [`records[${i}]`] : []));
     warnings.push({
       code: 'results-dropped',
-      message: `${dropped} record result(s) use a blob that is not among the manifest's descriptors; BuildKit silently skips them`,
+      message:
+        `${graph.droppedResults} result(s) use a blob that is not among the manifest's descriptors; BuildKit silently skips them` +
+        (records.length > 0 ? ` (left without any usable result: ${listSome(records)})` : ''),
+      where: input.configFile,
+    });
+  }
+  const broken = graph.layerProblems.flatMap((p, i) => (p === null ? [] : [`layers[${i}]: ${p}`]));
+  if (broken.length > 0) {
+    warnings.push({
+      code: 'invalid-layer-chain',
+      message: `${broken.length} layer entr${broken.length === 1 ? 'y has a chain' : 'ies have chains'} that never reach a root (${listSome(broken)}); no usable result walks through them, so BuildKit imports this config anyway, but an export refuses them`,
+      where: input.configFile,
+    });
+  }
+  const ignored = graph.ignored.flatMap((x, i) => (x ? [`records[${i}]`] : []));
+  if (ignored.length > 0) {
+    warnings.push({
+      code: 'ignored-records',
+      message: `${ignored.length} record(s) have a random: key or link to one (${listSome(ignored)}); BuildKit ignores them`,
       where: input.configFile,
     });
   }
@@ -74,7 +110,7 @@ export function assembleCache(input: AssembleInput): CacheModel {
 function tooLarge(what: 'manifest' | 'config', digest: string | null, size: number): CacheWarning {
   return {
     code: 'import-limit',
-    message: `the cache ${what} is ${size} bytes: BuildKit's importer refuses it ("blob ${digest ?? '(inline)'} is too large (${size} > ${IMPORT_LIMIT})"), so the export works but every later import fails`,
+    message: `blob ${digest ?? '(unnamed)'} is too large (${size} > ${IMPORT_LIMIT}): BuildKit's importer refuses a cache ${what} over 1 MiB, so exporting this cache works but importing it fails`,
     where: digest ?? undefined,
   };
 }
@@ -94,12 +130,14 @@ export function summarize(model: CacheModel, present: (digest: string) => boolea
     if (!present(b)) missing++;
     total += model.descriptors.get(b)?.size ?? 0;
   }
+  let roots = 0;
+  for (const l of model.norm.layers) if (l.parent === -1) roots++;
   return {
     layerEntries: model.norm.layers.length,
     uniqueBlobs: blobs.size,
     records: model.norm.records.length,
     recordsWithResults: model.norm.records.filter((r) => r.results.length > 0 || r.chains.length > 0).length,
-    roots: model.norm.layers.filter((l) => l.parent === -1).length,
+    roots,
     missingBlobs: missing,
     totalBytes: total,
   };
@@ -107,10 +145,12 @@ export function summarize(model: CacheModel, present: (digest: string) => boolea
 
 export function layerRows(model: CacheModel, present: (digest: string) => boolean): LayerRow[] {
   const uses = new Map<string, number>();
-  for (const l of model.norm.layers) uses.set(l.blob, (uses.get(l.blob) ?? 0) + 1);
-  return model.norm.layers.map((l, index) => {
+  const { layers } = model.norm;
+  for (const l of layers) uses.set(l.blob, (uses.get(l.blob) ?? 0) + 1);
+  return layers.map((l, index) => {
     const d = model.descriptors.get(l.blob);
     const mediaType = d?.mediaType || l.annotations?.mediaType || '';
+    const validParent = l.parent >= 0 && l.parent < layers.length;
     return {
       index,
       blob: l.blob,
@@ -118,11 +158,13 @@ export function layerRows(model: CacheModel, present: (digest: string) => boolea
       size: d?.size ?? l.annotations?.size ?? 0,
       compression: compressionOfMediaType(mediaType) ?? 'unknown',
       diffID: d?.annotations?.[Annotation.uncompressed] ?? l.annotations?.diffID ?? null,
-      createdAt: d?.annotations?.[Annotation.createdAt] ?? (l.annotations?.createdAt || null),
+      // A descriptor's annotation is what BuildKit uses (gha's zero time gets none); the config's own only without a descriptor.
+      createdAt: d ? (d.annotations?.[Annotation.createdAt] ?? null) : l.annotations?.createdAt || null,
       parent: l.parent,
-      parentBlob: l.parent >= 0 ? model.norm.layers[l.parent].blob : null,
+      parentBlob: validParent ? layers[l.parent].blob : null,
       present: present(l.blob),
       blobUses: uses.get(l.blob) ?? 1,
+      problem: model.graph.layerProblems[index],
     };
   });
 }
@@ -142,19 +184,26 @@ export function recordRows(model: CacheModel): RecordRow[] {
     isRoot: r.inputs.length === 0,
     isLeaf: graph.dependents[index].length === 0,
     droppedResult: graph.resolutions[index].dropped,
+    shownResult: graph.resolutions[index].chosen,
+    ignored: graph.ignored[index],
   }));
 }
 
 export function chainTree(model: CacheModel): ChainTree {
-  const n = model.norm.layers.length;
+  const { layers } = model.norm;
+  const n = layers.length;
   const children: number[][] = Array.from({ length: n }, () => []);
   const roots: number[] = [];
-  model.norm.layers.forEach((l, i) => (l.parent === -1 ? roots.push(i) : children[l.parent].push(i)));
+  layers.forEach((l, i) => {
+    if (l.parent === -1) roots.push(i);
+    else if (l.parent >= 0 && l.parent < n) children[l.parent].push(i);
+  });
   const recordsEndingAt: number[][] = Array.from({ length: n }, () => []);
   model.graph.resolutions.forEach((res, i) => {
     if (res.stack.length > 0) recordsEndingAt[res.stack[res.stack.length - 1]].push(i);
   });
-  return { roots, children, recordsEndingAt };
+  const detached = model.graph.layerStacks.flatMap((s, i) => (s === null ? [i] : []));
+  return { roots, children, recordsEndingAt, detached };
 }
 
 export function toView(model: CacheModel, ctx: ViewContext): CacheView {

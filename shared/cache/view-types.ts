@@ -51,6 +51,12 @@ export interface LayerRow {
   present: boolean;
   /** How many layer entries share this blob (1 when unique). */
   blobUses: number;
+  /**
+   * Why this entry's parent chain never reaches -1 (`invalid looping layer`, `invalid layer index %d`),
+   * or null. Only entries no usable result walks through can have one: BuildKit ignores them, and so
+   * does the import here, but they are listed in `chain.detached` and an export refuses them.
+   */
+  problem: string | null;
 }
 
 export interface InputLink {
@@ -77,7 +83,7 @@ export interface RecordRow {
   chains: ChainRef[];
   /** Layer entry indexes of the resolved result stack, base first (empty without a result). */
   stack: number[];
-  /** Summed descriptor sizes of the blobs in the resolved stack. */
+  /** Summed descriptor sizes of the blobs in the resolved stack, per position (a blob twice in the stack counts twice); 0 without a result or when it was dropped. */
   resultSize: number;
   /** Bytes of this result's blobs that other records' results use too. */
   sharedBytes: number;
@@ -87,6 +93,10 @@ export interface RecordRow {
   isLeaf: boolean;
   /** Set when the result was dropped because a blob is not among the manifest's descriptors. */
   droppedResult: string | null;
+  /** Which result `stack` shows (BuildKit's best: the newest usable one), or null without results. */
+  shownResult: { kind: 'layers' | 'chains'; index: number } | null;
+  /** BuildKit ignores this record: its digest is a `random:` key, or it links to an ignored record. */
+  ignored: boolean;
 }
 
 export interface ChainTree {
@@ -96,6 +106,8 @@ export interface ChainTree {
   children: number[][];
   /** recordsEndingAt[i]: records whose result stack ends at entry i. */
   recordsEndingAt: number[][];
+  /** Entries that no root reaches: their parent chain loops or leaves the array (see LayerRow.problem). */
+  detached: number[];
 }
 
 export interface OrphanEntry {
