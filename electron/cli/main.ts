@@ -24,6 +24,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve-command')).serveCommand,
   verify: async () => (await import('./verify-command')).verifyCommand,
   gc: async () => (await import('./gc-command')).gcCommand,
+  diff: async () => (await import('./diff-command')).diffCommand,
+  export: async () => (await import('./export-command')).exportCommand,
 };
 
 export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {

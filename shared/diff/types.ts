@@ -19,6 +19,7 @@ export interface Divergence {
   leaf: number;
   /** The record of B whose input diverged. */
   record: number;
+  /** The input slot that diverged, or -1 when the record's own key is new (no record of A has its digest). */
   slot: number;
   selector: string | null;
   /** Digest A had there, or null when A had nothing comparable. */
@@ -46,6 +47,10 @@ export interface DiffSummary {
   recordsResultChanged: number;
   /** Share (0..1) of B's result bytes that A could have served. */
   reusableShare: number;
+  /** Layer chains (blob stacks by diffID) present in both caches. */
+  chainsBoth: number;
+  chainsOnlyA: number;
+  chainsOnlyB: number;
 }
 
 export interface CacheDiff {
