@@ -71,7 +71,7 @@ function firstDivergence(leaf: number, a: NormConfig, b: NormConfig, matches: Se
     const rb = b.records[record];
     const candidates = (byDigestA.get(rb.digest) ?? []).filter((j) => a.records[j].inputs.length === rb.inputs.length);
     if (candidates.length === 0) {
-      return { record, slot: -1, selector: null, digestA: null, digestB: rb.digest, recordA: null, kind: rb.inputs.length === 0 ? 'source' : 'op' };
+      return { record, slot: -1, selector: null, selectorA: null, digestA: null, digestB: rb.digest, recordA: null, kind: rb.inputs.length === 0 ? 'source' : 'op' };
     }
     // The A record that agrees on the most slots is the one B was meant to reuse.
     let best = candidates[0];
@@ -92,12 +92,15 @@ function firstDivergence(leaf: number, a: NormConfig, b: NormConfig, matches: Se
       record = unmatched.link;
       continue;
     }
-    const changed = linksB.find((l) => matches[l.link].size === 0) ?? linksB[0];
+    // Name the content checksum first when it changed: it says "your files changed", the usual cause.
+    const changedLinks = linksB.filter((l) => matches[l.link].size === 0);
+    const changed = changedLinks.find((l) => l.selector === null && b.records[l.link].inputs.length === 0) ?? changedLinks[0] ?? linksB[0];
     const linkA = ra.inputs[slot].find((l) => l.selector === changed.selector) ?? ra.inputs[slot][0];
     return {
       record,
       slot,
       selector: changed.selector,
+      selectorA: linkA ? linkA.selector : null,
       digestA: linkA ? a.records[linkA.link].digest : null,
       digestB: b.records[changed.link].digest,
       recordA: best,
@@ -120,11 +123,13 @@ export function diffCaches(a: CacheModel, b: CacheModel): CacheDiff {
   matched.sort((x, y) => x.a - y.a || x.b - y.b);
   const newRecords = matches.flatMap((set, i) => (set.size === 0 ? [i] : []));
   const goneRecords = a.norm.records.flatMap((_, i) => (matchedA.has(i) ? [] : [i]));
-  const resultChanged = matched.filter((m) => {
-    const ka = resultKey(a, m.a);
-    const kb = resultKey(b, m.b);
-    return ka !== null && kb !== null && ka !== kb;
-  });
+  // A result changed when matched keys hold different layers and neither side has a partner with the same
+  // layers (duplicate keys may carry several results; a match on any of them is a reuse).
+  const keysA = a.norm.records.map((_, i) => resultKey(a, i));
+  const keysB = b.norm.records.map((_, i) => resultKey(b, i));
+  const sameResult = new Set<string>();
+  for (const m of matched) if (keysA[m.a] !== null && keysA[m.a] === keysB[m.b]) sameResult.add(`a${m.a}`).add(`b${m.b}`);
+  const resultChanged = matched.filter((m) => keysA[m.a] !== null && keysB[m.b] !== null && keysA[m.a] !== keysB[m.b] && !sameResult.has(`a${m.a}`) && !sameResult.has(`b${m.b}`));
 
   // What A holds, by content: recompressed layers still count as served.
   const contentA = new Set<string>();

@@ -48,6 +48,9 @@ export function explanation(d: Omit<Divergence, 'explanation'>, b: NormConfig): 
     const what = n === 0 ? 'a source record' : `an op with ${n} input${n === 1 ? '' : 's'}`;
     return `record #${d.record} is new: no record of A has its key ${shortDigest(d.digestB)} (${what}; its definition changed); ${cost}`;
   }
+  if (d.digestA === d.digestB && d.selector !== d.selectorA) {
+    return `input ${d.slot} of record #${d.record} changed its selector: ${shortDigest(d.selectorA)} → ${shortDigest(d.selector)} on the same record ${shortDigest(d.digestB)}; ${cost}`;
+  }
   const linked = b.records[d.record].inputs[d.slot].find((l) => b.records[l.link].digest === d.digestB);
   const what = describe(d.kind, b, linked?.link ?? d.record, d.selector);
   return `input ${d.slot} of record #${d.record} changed: ${what} ${shortDigest(d.digestA)} → ${shortDigest(d.digestB)}; ${cost}`;

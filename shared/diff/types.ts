@@ -21,7 +21,9 @@ export interface Divergence {
   record: number;
   /** The input slot that diverged, or -1 when the record's own key is new (no record of A has its digest). */
   slot: number;
+  /** B's selector on the diverged link, and the selector A had there. */
   selector: string | null;
+  selectorA: string | null;
   /** Digest A had there, or null when A had nothing comparable. */
   digestA: string | null;
   digestB: string;

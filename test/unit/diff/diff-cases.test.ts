@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { diffCaches } from '../../../shared/diff/diff-caches';
+import { buildModel, dg } from '../../helpers/model-builder';
+import type { LayerSpec, RecordSpec } from '../../helpers/model-builder';
+
+const SEL = dg('selector /src');
+const short = (d: string) => d.slice(0, 19);
+
+/** A Dockerfile-shaped cache: FROM base; COPY . (content checksum + definition key); RUN. */
+function baseCache(over: { base?: string; sum?: string; copySelector?: string; runBlob?: string; runDiff?: string } = {}) {
+  const layers: LayerSpec[] = [
+    { blob: dg('blob:base'), parent: -1, diffID: dg('diff:base'), size: 5_000_000 },
+    { blob: dg('blob:copy'), parent: 0, diffID: dg('diff:copy'), size: 2_000_000 },
+    { blob: over.runBlob ?? dg('blob:run'), parent: 1, diffID: over.runDiff ?? dg('diff:run'), size: 41_000_000 },
+  ];
+  const records: RecordSpec[] = [
+    { digest: over.base ?? dg('base@0') },
+    { digest: dg('ctx-def@0') },
+    { digest: over.sum ?? dg('sum1@-1') },
+    { digest: dg('copy@0'), inputs: [[[0]], [[2], [1, over.copySelector ?? SEL]]], result: 1 },
+    { digest: dg('run@0'), inputs: [[[3]]], result: 2 },
+  ];
+  return { layers, records };
+}
+
+function model(c: { layers: LayerSpec[]; records: RecordSpec[] }) {
+  return buildModel(c.layers, c.records);
+}
+
+describe('diff: hand-built pairs', () => {
+  it('identical caches', () => {
+    const a = model(baseCache());
+    const d = diffCaches(a, model(baseCache()));
+    assert.equal(d.identical, true);
+    assert.deepEqual(d.newRecords, []);
+    assert.deepEqual(d.goneRecords, []);
+    assert.deepEqual(d.divergences, []);
+    assert.deepEqual(d.matched, [0, 1, 2, 3, 4].map((i) => ({ a: i, b: i })));
+    assert.equal(d.summary.blobsBoth, 3);
+    assert.equal(d.summary.bytesBoth, 48_000_000);
+    assert.equal(d.summary.reusableShare, 1);
+  });
+
+  it('a changed source: the explanation names the source record and the slot that links it', () => {
+    const b = baseCache({ base: dg('base-v2@0'), runBlob: dg('blob:run2'), runDiff: dg('diff:run2') });
+    b.layers[1] = { blob: dg('blob:copy2'), parent: 0, diffID: dg('diff:copy2'), size: 2_000_000 };
+    b.layers[0] = { blob: dg('blob:base2'), parent: -1, diffID: dg('diff:base2'), size: 5_000_000 };
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.equal(d.identical, false);
+    assert.equal(d.divergences.length, 1);
+    const div = d.divergences[0];
+    assert.deepEqual(
+      { leaf: div.leaf, record: div.record, slot: div.slot, kind: div.kind, digestA: div.digestA, digestB: div.digestB, recordA: div.recordA },
+      { leaf: 4, record: 3, slot: 0, kind: 'source', digestA: dg('base@0'), digestB: dg('base-v2@0'), recordA: 3 },
+    );
+    assert.equal(div.rebuiltLayers, 3);
+    assert.equal(div.rebuiltBytes, 48_000_000);
+    assert.equal(div.explanation, `input 0 of record #3 changed: source record ${short(dg('base@0'))}… → ${short(dg('base-v2@0'))}…; 3 layers, 48 MB rebuilt above it`);
+    assert.deepEqual(d.newRecords, [0, 3, 4]);
+    assert.deepEqual(d.goneRecords, [0, 3, 4]);
+  });
+
+  it('a changed build context: the content checksum (no selector) is named', () => {
+    const b = baseCache({ sum: dg('sum2@-1'), runBlob: dg('blob:run2'), runDiff: dg('diff:run2') });
+    // Both alternatives of the slot change, as in real data: the definition key follows the content.
+    b.records[1] = { digest: dg('ctx-def-2@0') };
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.equal(d.divergences.length, 1);
+    const div = d.divergences[0];
+    assert.equal(div.record, 3);
+    assert.equal(div.slot, 1);
+    assert.equal(div.kind, 'content-checksum');
+    assert.equal(div.selector, null);
+    assert.equal(div.digestA, dg('sum1@-1'));
+    assert.equal(div.digestB, dg('sum2@-1'));
+    assert.match(div.explanation, /^input 1 of record #3 changed: content checksum of its files \(no selector\) sha256:\w{12}… → sha256:\w{12}…; 1 layer, 41 MB rebuilt above it$/);
+  });
+
+  it('a changed selector on the same record', () => {
+    const other = dg('selector /other');
+    const d = diffCaches(model(baseCache()), model(baseCache({ copySelector: other })));
+    // The content-checksum alternative still matches, so COPY is reused: no miss.
+    assert.deepEqual(d.divergences, []);
+    const a2 = baseCache();
+    a2.records[3].inputs = [[[0]], [[1, SEL]]];
+    const b2 = baseCache();
+    b2.records[3].inputs = [[[0]], [[1, other]]];
+    const d2 = diffCaches(model(a2), model(b2));
+    assert.equal(d2.divergences.length, 1);
+    const div = d2.divergences[0];
+    assert.equal(div.record, 3);
+    assert.equal(div.slot, 1);
+    assert.equal(div.selector, other);
+    assert.equal(div.selectorA, SEL);
+    assert.match(div.explanation, /^input 1 of record #3 changed its selector: sha256:\w{12}… → sha256:\w{12}… on the same record/);
+  });
+
+  it('recompression only: same diffIDs, other blobs, nothing rebuilt', () => {
+    const b = baseCache();
+    b.layers = b.layers.map((l, i) => ({ ...l, blob: dg(`zstd:${i}`) }));
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.equal(d.identical, false);
+    assert.equal(d.summary.recompressed, 3);
+    assert.equal(d.summary.blobsOnlyA, 3);
+    assert.equal(d.summary.blobsOnlyB, 3);
+    assert.deepEqual(
+      d.blobs.filter((r) => r.side === 'b').map((r) => r.recompressedFrom).sort(),
+      [dg('blob:base'), dg('blob:copy'), dg('blob:run')].sort(),
+    );
+    assert.equal(d.summary.recordsNew, 0);
+    assert.equal(d.summary.recordsResultChanged, 0);
+    assert.deepEqual(d.divergences, []);
+    assert.equal(d.summary.chainsBoth, 3, 'chains compare by diffID');
+    assert.equal(d.summary.reusableShare, 1);
+  });
+
+  it('an added stage is new in B and explained as a new key', () => {
+    const b = baseCache();
+    b.layers.push({ blob: dg('blob:test'), parent: 2, diffID: dg('diff:test'), size: 3_000_000 });
+    b.records.push({ digest: dg('test@0'), inputs: [[[4]]], result: 3 });
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.deepEqual(d.newRecords, [5]);
+    assert.deepEqual(d.goneRecords, []);
+    assert.equal(d.divergences.length, 1);
+    assert.equal(d.divergences[0].slot, -1);
+    assert.equal(d.divergences[0].record, 5);
+    assert.match(d.divergences[0].explanation, /^record #5 is new: no record of A has its key sha256:\w{12}… \(an op with 1 input; its definition changed\); 1 layer, 3\.0 MB rebuilt above it$/);
+  });
+
+  it('a removed stage is gone from A and explains nothing', () => {
+    const b = baseCache();
+    b.layers.pop();
+    b.records.pop();
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.deepEqual(d.goneRecords, [4]);
+    assert.deepEqual(d.newRecords, []);
+    assert.deepEqual(d.divergences, []);
+    assert.equal(d.summary.blobsOnlyA, 1);
+  });
+
+  it('duplicate digests with different inputs match by structure, not by digest', () => {
+    const a = baseCache();
+    a.records.push({ digest: dg('dup@0'), inputs: [[[0]]] }, { digest: dg('dup@0'), inputs: [[[1]]] });
+    const b = baseCache();
+    b.records.push({ digest: dg('dup@0'), inputs: [[[1]]] });
+    const d = diffCaches(model(a), model(b));
+    assert.ok(d.matched.some((m) => m.a === 6 && m.b === 5), 'B #5 matches A #6 (same inputs)');
+    assert.ok(!d.matched.some((m) => m.a === 5 && m.b === 5), 'not A #5 (other inputs, same digest)');
+    assert.deepEqual(d.goneRecords, [5]);
+  });
+
+  it('multi-platform roots: only the changed platform diverges', () => {
+    const two = (armBase: string) => buildModel(
+      [
+        { blob: dg('amd'), parent: -1, size: 10 },
+        { blob: dg('amd-run'), parent: 0, size: 20 },
+        { blob: dg(`arm:${armBase}`), parent: -1, size: 30 },
+        { blob: dg(`arm-run:${armBase}`), parent: 2, size: 40 },
+      ],
+      [
+        { digest: dg('amd-base@0') },
+        { digest: dg('run-amd@0'), inputs: [[[0]]], result: 1 },
+        { digest: dg(`${armBase}@0`) },
+        { digest: dg('run-arm@0'), inputs: [[[2]]], result: 3 },
+      ],
+    );
+    const a = two('arm-base');
+    const b = two('arm-base-v2');
+    assert.deepEqual(b.graph.layerStacks.filter((s) => s && s.length === 1).length, 2, 'two roots');
+    const d = diffCaches(a, b);
+    assert.equal(d.divergences.length, 1);
+    assert.equal(d.divergences[0].leaf, 3);
+    assert.equal(d.divergences[0].digestB, dg('arm-base-v2@0'));
+    assert.ok(d.matched.some((m) => m.a === 1 && m.b === 1), 'the amd64 result is reused');
+    assert.equal(d.summary.reusableShare, 30 / 100);
+  });
+
+  it('a chains result: a changed layer inside the chain is a changed result', () => {
+    const chainCache = (mid: string) =>
+      buildModel(
+        [
+          { blob: dg('l0'), parent: -1 },
+          { blob: dg(mid), parent: 0, diffID: dg(`d:${mid}`) },
+          { blob: dg('l2'), parent: 1 },
+        ],
+        [{ digest: dg('src@0') }, { digest: dg('inline@0'), inputs: [[[0]]], chain: [0, 2] }, { digest: dg('other@0'), inputs: [[[0]]], chain: [0, 1, 2] }],
+      );
+    const a = chainCache('mid');
+    assert.deepEqual(a.graph.resolutions[2].stack, [0, 1, 2], 'chains are taken as listed');
+    const d = diffCaches(a, chainCache('mid-v2'));
+    assert.deepEqual(d.resultChanged, [{ a: 2, b: 2 }]);
+    assert.equal(d.summary.recordsResultChanged, 1);
+    assert.ok(!d.resultChanged.some((m) => m.a === 1), 'the chain without the changed layer is unchanged');
+  });
+});
