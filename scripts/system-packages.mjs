@@ -5,11 +5,8 @@ import { existsSync } from 'node:fs';
 export const SYSTEM_PACKAGES = [
   { pkg: 'chromium', command: 'chromium', suites: ['e2e'] },
   { pkg: 'skopeo', command: 'skopeo', suites: ['integration'] },
-  { pkg: 'umoci', command: 'umoci', suites: ['integration'] },
   { pkg: 'zstd', command: 'zstd', suites: ['integration'] },
-  { pkg: 'docker-registry', command: 'docker-registry', suites: ['integration'] },
   { pkg: 'oci-image-tool', command: 'oci-image-tool', suites: ['integration'] },
-  { pkg: 'apache2-utils', command: 'htpasswd', suites: ['integration'] },
 ];
 
 function hasCommand(command) {

@@ -56,6 +56,18 @@ export function Chains({ view }: { view: CacheView }) {
           <Node key={r} view={view} index={r} depth={0} seen={new Set()} />
         ))}
       </ul>
+      {view.chain.detached.length > 0 && (
+        <div className="card">
+          <h3>Entries no root reaches</h3>
+          <ul>
+            {view.chain.detached.map((i) => (
+              <li key={i}>
+                <span className="muted">#{i}</span> <code>{short(view.layers[i].blob)}</code> <span className="error-text small">{view.layers[i].problem}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
     </div>
   );
 }

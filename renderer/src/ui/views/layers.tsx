@@ -34,6 +34,7 @@ const columns: ColumnDef<LayerRow, unknown>[] = [
       <span>
         <span className={`badge ${c.row.original.present ? 'ok' : 'missing'}`}>{c.row.original.present ? 'present' : 'missing'}</span>
         {c.row.original.blobUses > 1 && <span className="badge dup" title="This blob is used by several layer entries">×{c.row.original.blobUses}</span>}
+        {c.row.original.problem && <span className="badge missing" title={c.row.original.problem}>broken chain</span>}
       </span>
     ),
   },
