@@ -5,6 +5,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
+import { parseJsonText } from '../../shared/cache/json-text';
 import { asArray, asDescriptor, asInt, asObject, asString, asStringMap } from '../../shared/cache/field-checks';
 import { describeType, digestProblem, parseDigest } from '../../shared/oci/digest';
 import { Annotation, MediaType } from '../../shared/oci/media-types';
@@ -33,140 +34,9 @@ export function indexLockPath(dir: string): string {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/**
- * Where JSON.parse gave up, as a character offset. V8's messages only sometimes carry a position
- * ("Unexpected token '}', ... is not valid JSON" has none), so a small scanner finds it.
- */
-export function jsonErrorOffset(text: string): number | null {
-  let i = 0;
-  const fail = (): never => {
-    throw i;
-  };
-  const ws = () => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const str = () => {
-    i++;
-    while (i < text.length) {
-      const c = text.charCodeAt(i);
-      if (c === 0x22) {
-        i++;
-        return;
-      }
-      if (c === 0x5c) {
-        const e = text[i + 1];
-        if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
-        else if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
-        else {
-          i++;
-          fail();
-        }
-        continue;
-      }
-      if (c < 0x20) fail();
-      i++;
-    }
-    fail();
-  };
-  const num = () => {
-    const re = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-    re.lastIndex = i;
-    if (!re.test(text)) fail();
-    i = re.lastIndex;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail();
-        str();
-        ws();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === ',') i++;
-        else if (text[i] === '}') {
-          i++;
-          return;
-        } else fail();
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ',') i++;
-        else if (text[i] === ']') {
-          i++;
-          return;
-        } else fail();
-      }
-    }
-    if (c === '"') return str();
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return num();
-    for (const lit of ['true', 'false', 'null']) {
-      if (text.startsWith(lit, i)) {
-        i += lit.length;
-        return;
-      }
-    }
-    fail();
-  };
-  try {
-    value();
-    ws();
-    if (i < text.length) fail();
-    return null;
-  } catch (at) {
-    if (typeof at === 'number') return at;
-    return null; // too deeply nested to scan: the parser's own message has to do
-  }
-}
-
-function lineColumn(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let k = 0; k < offset && k < text.length; k++) {
-    if (text.charCodeAt(k) === 0x0a) {
-      line++;
-      lineStart = k + 1;
-    }
-  }
-  return { line, column: offset - lineStart + 1 };
-}
-
-function parseWithPosition(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    const offset = jsonErrorOffset(text);
-    const where = offset === null ? '' : (() => {
-      const { line, column } = lineColumn(text, offset);
-      return ` at line ${line}, column ${column} (character ${offset})`;
-    })();
-    throw new CacheError('invalid-json', `${file}: malformed JSON${where}: ${detail}`, { file, ...(offset === null ? {} : { offset }) });
-  }
-}
-
 /** Validates the text of an index.json; every error names the file and the field, e.g. `…/index.json: manifests[2].digest: …`. */
 export function parseIndexText(text: string, file: string): IndexDocument {
-  const obj = asObject(parseWithPosition(text, file), file, '(root)', 'invalid-manifest');
+  const obj = asObject(parseJsonText(text, file), file, '(root)', 'invalid-manifest');
   const schemaVersion = obj.schemaVersion === undefined || obj.schemaVersion === null ? 0 : asInt(obj.schemaVersion, file, 'schemaVersion', 'invalid-manifest', 0);
   const rawManifests = obj.manifests === undefined || obj.manifests === null ? [] : asArray(obj.manifests, file, 'manifests', 'invalid-manifest');
   const manifests = rawManifests.map((d, i) => asDescriptor(d, file, `manifests[${i}]`, 'invalid-manifest'));

@@ -1,23 +1,12 @@
 /** Words for a divergence: what the changed record is, and what it cost. */
 import type { NormConfig } from '../cache/parse-config';
+import { formatBytesSI } from '../util/bytes';
 import type { Divergence } from './types';
 
 export function shortDigest(d: string | null): string {
   if (!d) return '(none)';
   const colon = d.indexOf(':');
   return colon < 0 ? d.slice(0, 12) : `${d.slice(0, colon + 1 + 12)}…`;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1000;
-    u++;
-  } while (v >= 1000 && u < units.length - 1);
-  return `${v >= 10 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
 }
 
 /**
@@ -42,7 +31,7 @@ export function describe(kind: Divergence['kind'], config: NormConfig, index: nu
 }
 
 export function explanation(d: Omit<Divergence, 'explanation'>, b: NormConfig): string {
-  const cost = `${d.rebuiltLayers} layer${d.rebuiltLayers === 1 ? '' : 's'}, ${formatBytes(d.rebuiltBytes)} rebuilt above it`;
+  const cost = `${d.rebuiltLayers} layer${d.rebuiltLayers === 1 ? '' : 's'}, ${formatBytesSI(d.rebuiltBytes)} rebuilt above it`;
   if (d.slot < 0) {
     const n = b.records[d.record].inputs.length;
     const what = n === 0 ? 'a source record' : `an op with ${n} input${n === 1 ? '' : 's'}`;

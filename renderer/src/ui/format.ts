@@ -1,17 +1,7 @@
 /** Display helpers. */
+import { formatBytes } from '../../../shared/util/bytes';
 
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return '-';
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-}
+export { formatBytes };
 
 export function short(digest: string | null | undefined, hex = 12): string {
   if (!digest) return '-';

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
 import type { Descriptor } from '../../../shared/oci/types';
-import { ensureOciLayoutFile, jsonErrorOffset, putTag, readIndex, resolveTag, serializeIndex, tagProblem } from '../../../electron/engine/layout-index';
+import { findJsonSyntaxError } from '../../../shared/cache/json-text';
+import { ensureOciLayoutFile, putTag, readIndex, resolveTag, serializeIndex, tagProblem } from '../../../electron/engine/layout-index';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FIXTURES = process.env.CACHESCOPE_FIXTURES ?? join(REPO, '..', 'shared', 'fixtures');
@@ -170,13 +171,13 @@ describe('layout index', () => {
   });
 
   it('locates JSON syntax errors', () => {
-    assert.equal(jsonErrorOffset('{"a":1}'), null);
-    assert.equal(jsonErrorOffset('{"a":}'), 5);
-    assert.equal(jsonErrorOffset('{"a":1'), 6);
-    assert.equal(jsonErrorOffset('{"a":1} x'), 8);
-    assert.equal(jsonErrorOffset(''), 0);
-    assert.equal(jsonErrorOffset('[1,2,]'), 5);
-    assert.equal(jsonErrorOffset('"\\x"'), 2);
+    assert.equal(findJsonSyntaxError('{"a":1}'), null);
+    assert.equal(findJsonSyntaxError('{"a":}')?.offset, 5);
+    assert.equal(findJsonSyntaxError('{"a":1')?.offset, 6);
+    assert.equal(findJsonSyntaxError('{"a":1} x')?.offset, 8);
+    assert.equal(findJsonSyntaxError('')?.offset, 0);
+    assert.equal(findJsonSyntaxError('[1,2,]')?.offset, 5);
+    assert.equal(findJsonSyntaxError('"\\x"')?.offset, 2);
   });
 
   it('reports an unknown tag with the tags that exist', async () => {
