@@ -1,6 +1,7 @@
 /**
- * Diff of two generated 10k-record caches that differ in a few source records.
- * Target: <= 300 ms (reported, not asserted). Run: npm run bench diff
+ * Diff of two generated 10k-record caches (built in memory, no disk) that differ in a few source
+ * records: times diffCaches, the median of 5 runs after one (reported) cold run, against the 300 ms target.
+ * Reported, not asserted. Run: npm run bench diff (or node --import tsx bench/diff-bench.ts).
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -52,6 +53,11 @@ function build(changedRoots: Set<number>): CacheModel {
 
 const a = build(new Set());
 const b = build(new Set([3, 77, 150]));
+// One run first, so the timed runs measure the diff and not the JIT warming up; it is shown too,
+// because the first diff of a session is the one a user waits for.
+const c0 = performance.now();
+diffCaches(a, b);
+const cold = performance.now() - c0;
 const times: number[] = [];
 let divergences = 0;
 for (let i = 0; i < 5; i++) {
@@ -62,4 +68,5 @@ for (let i = 0; i < 5; i++) {
 }
 times.sort((x, y) => x - y);
 const median = times[2];
-console.log(`diff ${RECORDS} records / ${LAYERS} layers (3 changed sources, ${divergences} divergences): median ${median.toFixed(0)} ms of 5 (min ${times[0].toFixed(0)}, max ${times[4].toFixed(0)}); target <= 300 ms, ratio ${(median / 300).toFixed(2)}`);
+console.log(`diff 10k records: ${median.toFixed(0)} ms (target <= 300 ms)`);
+console.log(`  ${RECORDS} records, ${LAYERS} layer entries per side, 3 changed sources, ${divergences} divergences; median of 5 runs (min ${times[0].toFixed(0)}, max ${times[4].toFixed(0)} ms), ratio ${(median / 300).toFixed(2)}; first (cold) run ${cold.toFixed(0)} ms`);

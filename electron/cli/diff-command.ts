@@ -1,41 +1,100 @@
-/** `cachescope diff <A> <B> [--json]`: exit 0 same, 1 different, 2 error (diffoci's convention). */
+/**
+ * `cachescope diff <A> <B> [--json]`: what changed between two caches and why B missed the cache.
+ * Exit codes as diffoci: 0 same, 1 different, 2 error (thrown errors become 2 in main.ts, and with
+ * --json also `{"error":{code,message}}` on stdout).
+ */
+import { CacheError } from '../../shared/contract/errors';
+import { oneLine } from '../../shared/cache/json-text';
 import { diffCaches } from '../../shared/diff/diff-caches';
 import type { CacheDiff } from '../../shared/diff/types';
 import { shortDigest } from '../../shared/oci/digest';
 import { openCacheSource } from '../engine/open-cache';
-import { formatBytes } from './format';
+import type { OpenedSource } from '../engine/open-cache';
+import { formatBytes, table } from './format';
 import type { CommandIo } from './io';
 
-export function renderDiff(diff: CacheDiff, a: string, b: string): string {
+const USAGE = 'usage: cachescope diff <A> <B> [--json]';
+/** Items listed per section without --json; the JSON output always has them all. */
+const MAX_ITEMS = 50;
+
+async function open(source: string): Promise<OpenedSource> {
+  try {
+    return await openCacheSource(source);
+  } catch (err) {
+    // Messages quote file content at times (a JSON parse error); the CLI prints them on one line.
+    if (err instanceof CacheError) throw new CacheError(err.code, oneLine(err.message), err.details);
+    throw err;
+  }
+}
+
+function sized(n: number): string {
+  return `${formatBytes(n)} (${n} bytes)`;
+}
+
+function some<T>(items: T[], render: (item: T) => string): string[] {
+  const out = items.slice(0, MAX_ITEMS).map(render);
+  if (items.length > MAX_ITEMS) out.push(`  … ${items.length - MAX_ITEMS} more (see --json)`);
+  return out;
+}
+
+function identity(o: OpenedSource): string {
+  const m = o.model;
+  const parts = [m.manifest?.digest ? `manifest ${shortDigest(m.manifest.digest)}` : null, m.config.digest ? `config ${shortDigest(m.config.digest)}` : null];
+  return `${o.source}  (${parts.filter(Boolean).join(', ') || m.variant}; ${m.norm.records.length} records, ${m.norm.layers.length} layer entries)`;
+}
+
+export function renderDiff(diff: CacheDiff, a: OpenedSource, b: OpenedSource): string {
   const s = diff.summary;
-  const lines = [`A: ${a}`, `B: ${b}`, '', diff.identical ? 'identical' : 'different', ''];
-  lines.push(`blobs   only A ${s.blobsOnlyA} (${formatBytes(s.bytesOnlyA)})   both ${s.blobsBoth} (${formatBytes(s.bytesBoth)})   only B ${s.blobsOnlyB} (${formatBytes(s.bytesOnlyB)})   recompressed ${s.recompressed}`);
-  lines.push(`chains  both ${s.chainsBoth}   only A ${s.chainsOnlyA}   only B ${s.chainsOnlyB}`);
-  lines.push(`records matched ${s.recordsMatched}   new ${s.recordsNew}   gone ${s.recordsGone}   result changed ${s.recordsResultChanged}`);
-  lines.push(`A could have served ${(s.reusableShare * 100).toFixed(1)}% of B's result bytes`);
+  const lines = [`A: ${identity(a)}`, `B: ${identity(b)}`, ''];
+  if (diff.identical) {
+    const sameBytes = a.model.config.digest !== null && a.model.config.digest === b.model.config.digest;
+    lines.push(sameBytes ? 'identical' : 'identical: the same blobs, chains, records and results (the config bytes differ, e.g. in the order of layer entries)');
+  } else {
+    lines.push('different');
+  }
+  lines.push('');
+  lines.push(
+    table([
+      ['', 'COUNT', 'BYTES'],
+      ['blobs only in A (dropped)', String(s.blobsOnlyA), sized(s.bytesOnlyA)],
+      ['blobs in both (reused)', String(s.blobsBoth), sized(s.bytesBoth)],
+      ['blobs only in B (new)', String(s.blobsOnlyB), sized(s.bytesOnlyB)],
+      ['recompressed, not rebuilt', String(s.recompressed), `A ${formatBytes(s.recompressedBytesA)}, B ${formatBytes(s.recompressedBytesB)}`],
+      ['layer chains in both / only A / only B', `${s.chainsBoth} / ${s.chainsOnlyA} / ${s.chainsOnlyB}`, ''],
+      ['records matched / new / gone', `${s.recordsMatched} / ${s.recordsNew} / ${s.recordsGone}`, ''],
+      ['records with a changed result', String(s.recordsResultChanged), ''],
+      ['records with changed links', String(s.recordsLinksChanged), ''],
+    ]),
+  );
+  lines.push('', `A could have served ${(s.reusableShare * 100).toFixed(1)}% of B's result bytes (${formatBytes(s.reusableBytes)} of ${formatBytes(s.resultBytesB)})`);
   const recompressed = diff.blobs.filter((r) => r.side === 'b' && r.recompressedFrom);
   if (recompressed.length > 0) {
-    lines.push('', 'recompressed, not rebuilt:');
-    for (const r of recompressed) lines.push(`  ${shortDigest(r.recompressedFrom!)} -> ${shortDigest(r.digest)} (diffID ${shortDigest(r.diffID ?? '')})`);
+    lines.push('', 'recompressed, not rebuilt (same diffID, other blob):');
+    lines.push(...some(recompressed, (r) => `  ${shortDigest(r.recompressedFrom!)} → ${shortDigest(r.digest)}  ${formatBytes(r.size)}  diffID ${r.diffID ? shortDigest(r.diffID) : '-'}`));
   }
-  if (diff.divergences.length > 0) {
-    lines.push('', 'why B missed the cache:');
-    for (const d of diff.divergences) lines.push(`  leaf #${d.leaf}: ${d.explanation}`);
+  if (diff.newRecords.length > 0 || diff.goneRecords.length > 0) {
+    lines.push('', `new records (B): ${diff.newRecords.length ? diff.newRecords.map((i) => `#${i}`).join(' ') : '-'}`);
+    lines.push(`gone records (A): ${diff.goneRecords.length ? diff.goneRecords.map((i) => `#${i}`).join(' ') : '-'}`);
+  }
+  lines.push('');
+  if (diff.divergences.length === 0) {
+    lines.push(diff.identical ? 'no cache misses.' : 'no cache misses: A matches every final result of B.');
+  } else {
+    lines.push('why B missed the cache (first divergence per final result):');
+    lines.push(...some(diff.divergences, (d) => `  leaf #${d.leaf}: ${d.explanation}`));
   }
   return lines.join('\n');
 }
 
 export async function diffCommand(args: string[], io: CommandIo): Promise<number> {
-  const json = args.includes('--json');
-  const unknown = args.filter((x) => x.startsWith('--') && x !== '--json');
-  const positional = args.filter((x) => !x.startsWith('--'));
-  if (positional.length !== 2 || unknown.length > 0) {
-    io.err(`usage: cachescope diff <A> <B> [--json]${unknown.length ? ` (unknown option ${unknown[0]})` : ''}`);
-    return 2;
+  const unknown = args.find((x) => x.startsWith('-') && x !== '--json');
+  const positional = args.filter((x) => !x.startsWith('-'));
+  if (positional.length !== 2 || unknown !== undefined) {
+    // Thrown, so main.ts prints it (as JSON too with --json) and exits 2.
+    throw new CacheError('bad-request', `${USAGE}${unknown !== undefined ? ` (unknown option ${unknown})` : ` (expected 2 sources, got ${positional.length})`}`);
   }
-  const [sa, sb] = positional;
-  const [a, b] = await Promise.all([openCacheSource(sa), openCacheSource(sb)]);
+  const [a, b] = await Promise.all(positional.map(open));
   const diff = diffCaches(a.model, b.model);
-  io.out(json ? JSON.stringify({ a: sa, b: sb, ...diff }) : renderDiff(diff, sa, sb));
+  io.out(args.includes('--json') ? JSON.stringify({ a: a.source, b: b.source, ...diff }) : renderDiff(diff, a, b));
   return diff.identical ? 0 : 1;
 }

@@ -1,33 +1,57 @@
 /**
- * Structural record matching. A record of B matches a record of A when their digests are equal and
- * every input slot has at least one alternative pair with the same selector whose linked records
- * match in turn — BuildKit's own rule for merging keys (§4.5: the intersection over all slots).
- * Digests repeat in real data, so the relation is computed over indexes, never keyed by digest alone.
+ * Structural record matching. A record of B matches a record of A when their digests are equal, they
+ * have the same number of input slots, and in every slot some alternative of B and some alternative
+ * of A carry the same selector and link to records that match in turn.
+ *
+ * "Some alternative", not "the same set of alternatives": that is BuildKit's own rule, both when it
+ * merges keys at export (§4.5, the intersection over all slots) and when a build looks a key up (a
+ * slot is satisfied when any of the dependency's keys links to the record). A later export of the
+ * same build often adds backlinks (another alternative in a slot, as in the margo fixture); that is a
+ * links change (`sameLinks`), not a different key. Digests repeat in real data, so the relation is
+ * computed over indexes, never keyed by digest alone.
  */
-import type { NormConfig } from '../cache/parse-config';
+import type { NormConfig, NormInput, NormRecord } from '../cache/parse-config';
 
-/** Records in dependency order: every record comes after the records it links to. */
+/** Records in dependency order: every record comes after the records it links to. Iterative (graphs can be deep). */
 export function dependencyOrder(config: NormConfig): number[] {
-  const n = config.records.length;
+  const { records } = config;
+  const n = records.length;
   const state = new Uint8Array(n);
   const order: number[] = [];
+  const recStack: number[] = [];
+  const slotStack: number[] = [];
+  const altStack: number[] = [];
   for (let start = 0; start < n; start++) {
     if (state[start]) continue;
-    const stack: [number, number][] = [[start, 0]];
     state[start] = 1;
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1];
-      const links = config.records[top[0]].inputs.flat();
-      if (top[1] < links.length) {
-        const next = links[top[1]++].link;
-        if (!state[next]) {
-          state[next] = 1;
-          stack.push([next, 0]);
-        }
-      } else {
-        order.push(top[0]);
-        stack.pop();
+    recStack.push(start);
+    slotStack.push(0);
+    altStack.push(0);
+    while (recStack.length > 0) {
+      const top = recStack.length - 1;
+      const inputs = records[recStack[top]].inputs;
+      const k = slotStack[top];
+      if (k >= inputs.length) {
+        order.push(recStack[top]);
+        recStack.pop();
+        slotStack.pop();
+        altStack.pop();
+        continue;
       }
+      const j = altStack[top];
+      if (j >= inputs[k].length) {
+        slotStack[top] = k + 1;
+        altStack[top] = 0;
+        continue;
+      }
+      altStack[top] = j + 1;
+      const next = inputs[k][j].link;
+      // The graph was validated (no loops, links in range), so a record in progress is never met again.
+      if (state[next]) continue;
+      state[next] = 1;
+      recStack.push(next);
+      slotStack.push(0);
+      altStack.push(0);
     }
   }
   return order;
@@ -43,26 +67,50 @@ export function indexByDigest(config: NormConfig): Map<string, number[]> {
   return map;
 }
 
-/** Slots of b's record that record a of A satisfies, given the matches of their children. */
-export function satisfiedSlots(b: NormConfig['records'][number], a: NormConfig['records'][number], matches: Set<number>[]): boolean[] {
-  return b.inputs.map((slotB, k) => {
-    const slotA = a.inputs[k];
-    if (!slotA) return false;
-    return slotB.some((lb) => slotA.some((la) => la.selector === lb.selector && matches[lb.link].has(la.link)));
-  });
+/** Whether one alternative of slot B and one of slot A agree: same selector, matching records. */
+export function slotSatisfied(slotB: NormInput[], slotA: NormInput[], matches: Set<number>[]): boolean {
+  for (const lb of slotB) {
+    const m = matches[lb.link];
+    if (m.size === 0) continue;
+    for (const la of slotA) if (la.selector === lb.selector && m.has(la.link)) return true;
+  }
+  return false;
 }
 
-/** For every record of B, the set of A records it matches. */
+/** Slots of B's record that A's record satisfies, given the matches of their children. */
+export function satisfiedSlots(b: NormRecord, a: NormRecord, matches: Set<number>[]): boolean[] {
+  return b.inputs.map((slotB, k) => k < a.inputs.length && slotSatisfied(slotB, a.inputs[k], matches));
+}
+
+/** For every record of B, the set of A records it matches (children first, memoised through `matches`). */
 export function matchRecords(a: NormConfig, b: NormConfig): Set<number>[] {
   const byDigest = indexByDigest(a);
   const matches: Set<number>[] = b.records.map(() => new Set<number>());
   for (const i of dependencyOrder(b)) {
     const rb = b.records[i];
-    for (const j of byDigest.get(rb.digest) ?? []) {
+    const candidates = byDigest.get(rb.digest);
+    if (!candidates) continue;
+    for (const j of candidates) {
       const ra = a.records[j];
       if (ra.inputs.length !== rb.inputs.length) continue;
-      if (satisfiedSlots(rb, ra, matches).every(Boolean)) matches[i].add(j);
+      let all = true;
+      for (let k = 0; all && k < rb.inputs.length; k++) all = slotSatisfied(rb.inputs[k], ra.inputs[k], matches);
+      if (all) matches[i].add(j);
     }
   }
   return matches;
+}
+
+/**
+ * Whether two matched records hold the same alternatives: in every slot, each link of either side has
+ * a counterpart on the other with the same selector and a matching record. Symmetric by construction.
+ */
+export function sameLinks(b: NormRecord, a: NormRecord, matches: Set<number>[]): boolean {
+  for (let k = 0; k < b.inputs.length; k++) {
+    const slotB = b.inputs[k];
+    const slotA = a.inputs[k];
+    for (const lb of slotB) if (!slotA.some((la) => la.selector === lb.selector && matches[lb.link].has(la.link))) return false;
+    for (const la of slotA) if (!slotB.some((lb) => la.selector === lb.selector && matches[lb.link].has(la.link))) return false;
+  }
+  return true;
 }

@@ -5,7 +5,11 @@ export interface BlobDiffRow {
   size: number;
   side: 'a' | 'b' | 'both';
   diffID: string | null;
-  /** When the blob differs in digest but its diffID is in the other cache: the other digest. */
+  /**
+   * When the blob is on one side only but its diffID (`containerd.io/uncompressed`) is on the other
+   * side under another digest: that other digest (the smallest, when there are several). The same
+   * content compressed differently: recompressed, not rebuilt.
+   */
   recompressedFrom: string | null;
 }
 
@@ -15,11 +19,11 @@ export interface RecordMatch {
 }
 
 export interface Divergence {
-  /** Leaf record of B with no match in A. */
+  /** Leaf record of B (nothing links to it: a final result) with no match in A. */
   leaf: number;
   /** The record of B whose input diverged. */
   record: number;
-  /** The input slot that diverged, or -1 when the record's own key is new (no record of A has its digest). */
+  /** The input slot that diverged, or -1 when the record's own key is new (no record of A has its digest and input count). */
   slot: number;
   /** B's selector on the diverged link, and the selector A had there. */
   selector: string | null;
@@ -29,25 +33,45 @@ export interface Divergence {
   digestB: string;
   /** The record index in A that was compared, if any. */
   recordA: number | null;
+  /** What B's record at the divergence is: a source (root), a content-checksum key, or an op. */
   kind: 'source' | 'content-checksum' | 'op';
+  /**
+   * Records of B from `record` up to `leaf` (both included) that A cannot serve, ascending: every
+   * unmatched record on a path between them. Their results are what had to be rebuilt.
+   */
+  rebuiltRecords: number[];
+  /** Distinct blobs of those records' results whose content A does not hold, and their bytes. */
   rebuiltLayers: number;
   rebuiltBytes: number;
   explanation: string;
 }
 
 export interface DiffSummary {
+  /** Blobs only in A, not counting recompressed ones (`recompressedFrom` set): content B dropped. */
   blobsOnlyA: number;
+  /** Blobs only in B, not counting recompressed ones: new content. */
   blobsOnlyB: number;
   blobsBoth: number;
   bytesOnlyA: number;
   bytesOnlyB: number;
   bytesBoth: number;
+  /** Layer contents (diffIDs) on both sides whose compressed blobs differ: recompressed, not rebuilt. */
   recompressed: number;
+  /** Bytes of the one-sided blobs of those contents, per side. */
+  recompressedBytesA: number;
+  recompressedBytesB: number;
+  /** Records of B that match at least one record of A (so recordsMatched + recordsNew = B's records). */
   recordsMatched: number;
   recordsNew: number;
   recordsGone: number;
   recordsResultChanged: number;
-  /** Share (0..1) of B's result bytes that A could have served. */
+  /** Matched pairs whose input slots hold other alternatives (BuildKit added or dropped backlinks). */
+  recordsLinksChanged: number;
+  /** Bytes of the distinct blobs of B's usable results. */
+  resultBytesB: number;
+  /** The part of resultBytesB whose content (blob or diffID) A holds. */
+  reusableBytes: number;
+  /** Share (0..1) of B's result bytes that A could have served (1 when B has no result bytes). */
   reusableShare: number;
   /** Layer chains (blob stacks by diffID) present in both caches. */
   chainsBoth: number;
@@ -56,12 +80,16 @@ export interface DiffSummary {
 }
 
 export interface CacheDiff {
+  /** Nothing differs: the same blobs, chains, records, links and results (the config bytes may still differ, e.g. in layer order). */
   identical: boolean;
   summary: DiffSummary;
   blobs: BlobDiffRow[];
+  /** Every (A, B) pair of matching records, by a then b. Duplicate keys can match more than once. */
   matched: RecordMatch[];
   newRecords: number[];
   goneRecords: number[];
   resultChanged: RecordMatch[];
+  /** Matched pairs whose slots hold other alternatives, by a then b. */
+  linksChanged: RecordMatch[];
   divergences: Divergence[];
 }

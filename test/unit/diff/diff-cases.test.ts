@@ -1,3 +1,10 @@
+/**
+ * The diff on hand-built pairs of caches, one per case the diff must tell apart: identical caches, a
+ * changed source, a changed build context (content checksum), a changed selector, recompression only,
+ * an added and a removed stage, duplicate record digests, multi-platform roots, a `chains` result, a
+ * builder stage read by COPY --from, backlinks, a dependency added to a key, a result gained, and a
+ * config that differs only in layer order. Models go through assembleCache, so the graph code is real.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffCaches } from '../../../shared/diff/diff-caches';
@@ -54,6 +61,7 @@ describe('diff: hand-built pairs', () => {
       { leaf: div.leaf, record: div.record, slot: div.slot, kind: div.kind, digestA: div.digestA, digestB: div.digestB, recordA: div.recordA },
       { leaf: 4, record: 3, slot: 0, kind: 'source', digestA: dg('base@0'), digestB: dg('base-v2@0'), recordA: 3 },
     );
+    assert.deepEqual(div.rebuiltRecords, [3, 4], 'COPY and RUN above the new base');
     assert.equal(div.rebuiltLayers, 3);
     assert.equal(div.rebuiltBytes, 48_000_000);
     assert.equal(div.explanation, `input 0 of record #3 changed: source record ${short(dg('base@0'))}… → ${short(dg('base-v2@0'))}…; 3 layers, 48 MB rebuilt above it`);
@@ -102,8 +110,12 @@ describe('diff: hand-built pairs', () => {
     const d = diffCaches(model(baseCache()), model(b));
     assert.equal(d.identical, false);
     assert.equal(d.summary.recompressed, 3);
-    assert.equal(d.summary.blobsOnlyA, 3);
-    assert.equal(d.summary.blobsOnlyB, 3);
+    // Counted apart from new and dropped content: nothing was rebuilt or lost.
+    assert.deepEqual([d.summary.blobsOnlyA, d.summary.blobsOnlyB, d.summary.blobsBoth], [0, 0, 0]);
+    assert.deepEqual([d.summary.recompressedBytesA, d.summary.recompressedBytesB], [48_000_000, 48_000_000]);
+    assert.equal(d.blobs.filter((r) => r.side === 'a' && r.recompressedFrom !== null).length, 3, 'A-only rows point at B too');
+    assert.deepEqual(d.resultChanged, []);
+    assert.deepEqual(d.linksChanged, []);
     assert.deepEqual(
       d.blobs.filter((r) => r.side === 'b').map((r) => r.recompressedFrom).sort(),
       [dg('blob:base'), dg('blob:copy'), dg('blob:run')].sort(),
@@ -192,5 +204,78 @@ describe('diff: hand-built pairs', () => {
     assert.deepEqual(d.resultChanged, [{ a: 2, b: 2 }]);
     assert.equal(d.summary.recordsResultChanged, 1);
     assert.ok(!d.resultChanged.some((m) => m.a === 1), 'the chain without the changed layer is unchanged');
+  });
+  it('a builder stage read by COPY --from: what was rebuilt includes records off the final stack', () => {
+    // Stage 0 (builder): src -> build (result b0, b1). Stage 1: base -> COPY --from=builder (result r0, r1).
+    const cache = (srcKey: string, buildBlob: string) =>
+      buildModel(
+        [
+          { blob: dg('b0'), parent: -1, size: 100 },
+          { blob: dg(buildBlob), parent: 0, size: 7_000_000 },
+          { blob: dg('r0'), parent: -1, size: 300 },
+          { blob: dg(`r1:${buildBlob}`), parent: 2, size: 2_000_000 },
+        ],
+        [
+          { digest: dg(srcKey) },
+          { digest: dg('build@0'), inputs: [[[0]]], result: 1 },
+          { digest: dg('runtime-base@0') },
+          { digest: dg(`sum:${buildBlob}@-1`) },
+          { digest: dg('copy-from@0'), inputs: [[[2]], [[3], [1, SEL]]], result: 3 },
+        ],
+      );
+    const d = diffCaches(cache('src@0', 'bin'), cache('src-v2@0', 'bin2'));
+    assert.equal(d.divergences.length, 1);
+    const div = d.divergences[0];
+    assert.deepEqual([div.leaf, div.record, div.slot, div.kind, div.digestA, div.digestB], [4, 1, 0, 'source', dg('src@0'), dg('src-v2@0')]);
+    // The builder's 7 MB layer is not in the final image, but it was rebuilt for it.
+    assert.deepEqual(div.rebuiltRecords, [1, 4]);
+    assert.deepEqual([div.rebuiltLayers, div.rebuiltBytes], [2, 9_000_000]);
+    assert.equal(div.explanation, `input 0 of record #1 changed: source record ${short(dg('src@0'))}… → ${short(dg('src-v2@0'))}…; 2 layers, 9.0 MB rebuilt above it`);
+  });
+
+  it('backlinks: a key that gained an alternative is the same key with changed links, not a miss', () => {
+    const b = baseCache();
+    // A later export links COPY's slot 1 to another definition key as well (BuildKit's addBacklinks).
+    b.records.push({ digest: dg('ctx-def-older@0') });
+    b.records[3].inputs = [[[0]], [[2], [1, SEL], [5, SEL]]];
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.deepEqual(d.newRecords, [5]);
+    assert.deepEqual(d.goneRecords, []);
+    assert.deepEqual(d.linksChanged, [{ a: 3, b: 3 }]);
+    assert.equal(d.summary.recordsLinksChanged, 1);
+    assert.deepEqual(d.divergences, [], 'COPY and RUN are still served');
+    assert.equal(d.identical, false);
+    const back = diffCaches(model(b), model(baseCache()));
+    assert.deepEqual(back.linksChanged, [{ a: 3, b: 3 }], 'and the same pair the other way round');
+  });
+
+  it('a dependency added to the same key: the record is named with both input counts', () => {
+    const b = baseCache({ runBlob: dg('blob:run2'), runDiff: dg('diff:run2') });
+    b.records[4] = { digest: dg('run@0'), inputs: [[[3]], [[1]]], result: 2 };
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.equal(d.divergences.length, 1);
+    const div = d.divergences[0];
+    assert.deepEqual([div.record, div.slot, div.recordA, div.digestA, div.digestB, div.kind], [4, -1, 4, dg('run@0'), dg('run@0'), 'op']);
+    assert.match(div.explanation, /^record #4 has 2 inputs where A's record #4 with the same key sha256:\w{12}… had 1: its definition changed; 1 layer, 41 MB rebuilt above it$/);
+  });
+
+  it('a key that gained a result is a changed result, and the caches are not identical', () => {
+    const a = baseCache();
+    delete a.records[3].result;
+    const d = diffCaches(model(a), model(baseCache()));
+    assert.deepEqual(d.resultChanged, [{ a: 3, b: 3 }]);
+    assert.deepEqual(d.newRecords, []);
+    assert.equal(d.identical, false);
+  });
+
+  it('only the layer order of the config differs: identical', () => {
+    const b = baseCache();
+    // The same chains written in another order (what BuildKit's sort leaves for ties, as in dto-pattern).
+    b.layers = [b.layers[2], b.layers[0], b.layers[1]].map((l, i) => ({ ...l, parent: [2, -1, 1][i] }));
+    b.records[3].result = 2;
+    b.records[4].result = 0;
+    const d = diffCaches(model(baseCache()), model(b));
+    assert.equal(d.identical, true);
+    assert.equal(d.summary.chainsBoth, 3);
   });
 });
