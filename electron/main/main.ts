@@ -1,69 +1,95 @@
-/** The Electron entry: one hardened window, the engine in this process, the contract bound over IPC. */
-import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
-import type { IpcMainInvokeEvent } from 'electron';
+/**
+ * The Electron entry: the only main-process file that imports 'electron'. It wires the real objects
+ * into the tested pieces — window options, security rules, app protocol, IPC bindings — and runs
+ * the engine in this process. Keep logic out of here: nothing in this file runs under the tests.
+ */
+import { BrowserWindow, app, dialog, ipcMain, protocol, session } from 'electron';
+import type { OpenDialogOptions } from 'electron';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { EventSink } from '../../shared/contract/index';
 import { createService } from '../engine/service';
-import { bindIpc, forwardEvents } from './ipc';
-import { hardenApp, hardenSession, hardenWebContents, isTrustedSender } from './security';
-import { startupSource } from './startup';
+import { APP_SCHEME_PRIVILEGES, APP_URL, registerAppProtocol } from './app-protocol';
+import { bindIpc, forwardEvents, handlersWith } from './ipc';
+import { applySecurity, trustedSenderCheck } from './security';
+import { disposeBeforeQuit, startupSource } from './startup';
 import { windowOptions } from './window-options';
 
-const appUrl = pathToFileURL(join(__dirname, '..', 'renderer', 'index.html')).toString();
+// esbuild bundles this file to dist/main/main.cjs; its siblings are dist/preload and dist/renderer.
+const rendererDir = join(__dirname, '..', 'renderer');
 const preloadPath = join(__dirname, '..', 'preload', 'preload.cjs');
 
-if (!app.requestSingleInstanceLock()) app.quit();
+// Privileged schemes are fixed when the app starts, so this must run before `ready`.
+protocol.registerSchemesAsPrivileged([APP_SCHEME_PRIVILEGES]);
 
-let window: BrowserWindow | null = null;
-let sink: EventSink | null = null;
-
-const service = createService({
-  startupSource: startupSource({ argv: process.argv, isPackaged: app.isPackaged, resourcesPath: process.resourcesPath, mainDir: __dirname }),
-  mode: 'electron',
-  version: app.getVersion(),
-  emit: (event, payload) => sink?.(event, payload),
-});
-service.pickDirectory = async ({ title }) => {
-  const options = { title: title ?? 'Choose a folder', properties: ['openDirectory', 'createDirectory'] as Array<'openDirectory' | 'createDirectory'> };
-  const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
-  return { path: result.canceled ? null : (result.filePaths[0] ?? null) };
-};
-
-hardenApp(app, appUrl);
-
-function createWindow(): void {
-  window = new BrowserWindow(windowOptions(preloadPath));
-  hardenWebContents(window.webContents, appUrl);
-  sink = forwardEvents(window.webContents);
-  window.once('ready-to-show', () => window?.show());
-  window.on('closed', () => {
-    window = null;
-    sink = null;
-  });
-  void window.loadURL(appUrl);
+if (!app.requestSingleInstanceLock()) {
+  // Another Cachescope is running; it is focused by its own 'second-instance' handler.
+  app.quit();
+} else {
+  start();
 }
 
-app.on('second-instance', () => {
-  if (window) {
+function start(): void {
+  let window: BrowserWindow | null = null;
+  let sink: EventSink | null = null;
+
+  const service = createService({
+    startupSource: startupSource({ argv: process.argv, isPackaged: app.isPackaged, resourcesPath: process.resourcesPath, mainDir: __dirname }),
+    mode: 'electron',
+    version: app.getVersion(),
+    // Events raised while no window is open (an export finishing after it closed) are dropped.
+    emit: (event, payload) => sink?.(event, payload),
+  });
+
+  // The engine's own pickDirectory answers null (browser mode has no native picker); Electron has one.
+  const handlers = handlersWith(service, {
+    async pickDirectory({ title }) {
+      const options: OpenDialogOptions = { title: title ?? 'Choose a folder', properties: ['openDirectory', 'createDirectory'] };
+      const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+      return { path: result.canceled ? null : (result.filePaths[0] ?? null) };
+    },
+  });
+
+  // Registered before any window exists, so no webContents is ever created without the rules.
+  applySecurity({ app, session: session.defaultSession, appUrl: APP_URL });
+  disposeBeforeQuit(app, () => service.dispose());
+
+  function createWindow(): void {
+    const win = new BrowserWindow(windowOptions(preloadPath));
+    window = win;
+    sink = forwardEvents(win.webContents);
+    win.once('ready-to-show', () => win.show());
+    win.on('closed', () => {
+      if (window === win) {
+        window = null;
+        sink = null;
+      }
+    });
+    win.loadURL(APP_URL).catch((err: unknown) => console.error(`cachescope: could not load ${APP_URL}:`, err));
+  }
+
+  app.on('second-instance', () => {
+    if (!window) return;
     if (window.isMinimized()) window.restore();
     window.focus();
-  }
-});
-
-app.whenReady().then(() => {
-  hardenSession(session.defaultSession);
-  bindIpc(ipcMain, service, (event: IpcMainInvokeEvent) => isTrustedSender(event.senderFrame, appUrl));
-  createWindow();
-  app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) createWindow();
   });
-});
 
-app.on('window-all-closed', () => {
-  if (process.platform !== 'darwin') app.quit();
-});
+  app.on('window-all-closed', () => {
+    // macOS apps stay active without windows until the user quits explicitly.
+    if (process.platform !== 'darwin') app.quit();
+  });
 
-app.on('before-quit', () => {
-  void service.dispose();
-});
+  app
+    .whenReady()
+    .then(() => {
+      registerAppProtocol(protocol, rendererDir);
+      bindIpc(ipcMain, handlers, trustedSenderCheck(() => (window && !window.isDestroyed() ? window.webContents : null), APP_URL));
+      createWindow();
+      app.on('activate', () => {
+        if (BrowserWindow.getAllWindows().length === 0) createWindow();
+      });
+    })
+    .catch((err: unknown) => {
+      console.error('cachescope: startup failed:', err);
+      app.exit(1);
+    });
+}

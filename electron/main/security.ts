@@ -1,13 +1,28 @@
 /**
- * One security module for the window: strict CSP, no navigation, no new windows, no webviews, no
- * permissions, and a trusted-sender check for IPC. Electron objects are passed in, so tests use fakes.
+ * One security module for the app: a strict CSP, no navigation away from the app page, no new
+ * windows, no webviews, no permissions (but clipboard writes from the app page), and the
+ * trusted-sender check for IPC. Electron objects are
+ * passed in (structural types below), so every rule is unit-tested with fakes under plain Node.
  */
-import type { Event as ElectronEvent, HandlerDetails, OnHeadersReceivedListenerDetails, WebContents, WebFrameMain } from 'electron';
+import type { Event as ElectronEvent, IpcMainInvokeEvent, OnHeadersReceivedListenerDetails, WebContents, WebFrameMain } from 'electron';
 
-export const CONTENT_SECURITY_POLICY =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/** Nothing but the app's own scripts, styles, fonts and images; no inline code, no eval, no framing. */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
-/** The app is loaded from file:// (dist/renderer/index.html); only that exact URL is ours. */
+/**
+ * True when `url` is the app page itself (scheme, host and path equal; the fragment and query may
+ * differ, since they never leave the page). Anything unparsable is not the app.
+ */
 export function isAppUrl(url: string, appUrl: string): boolean {
   try {
     const a = new URL(url);
@@ -18,41 +33,101 @@ export function isAppUrl(url: string, appUrl: string): boolean {
   }
 }
 
-/** A sender is trusted only when it is our window's main frame showing our page. */
+/** A sender frame is trusted only when it is a main frame (no parent) showing the app page. */
 export function isTrustedSender(frame: Pick<WebFrameMain, 'url' | 'parent'> | null | undefined, appUrl: string): boolean {
   if (!frame) return false;
   if (frame.parent !== null) return false;
   return isAppUrl(frame.url, appUrl);
 }
 
-type WebContentsLike = Pick<WebContents, 'on' | 'setWindowOpenHandler'>;
-
-/** Denies navigation away from the app, every new window and every webview. */
-export function hardenWebContents(contents: WebContentsLike, appUrl: string): void {
-  contents.on('will-navigate', (event: ElectronEvent, url: string) => {
-    if (!isAppUrl(url, appUrl)) event.preventDefault();
-  });
-  contents.on('will-redirect', (event: ElectronEvent, url: string) => {
-    if (!isAppUrl(url, appUrl)) event.preventDefault();
-  });
-  contents.on('will-attach-webview', (event: ElectronEvent) => event.preventDefault());
-  contents.setWindowOpenHandler((_details: HandlerDetails) => ({ action: 'deny' }));
-}
-
-export interface SessionLike {
-  setPermissionRequestHandler(handler: ((webContents: WebContents, permission: string, callback: (granted: boolean) => void) => void) | null): void;
-  setPermissionCheckHandler(handler: ((webContents: WebContents | null, permission: string) => boolean) | null): void;
-  webRequest: {
-    onHeadersReceived(listener: (details: OnHeadersReceivedListenerDetails, callback: (response: { responseHeaders?: Record<string, string[]> }) => void) => void): void;
+/**
+ * The IPC trust check main binds: the event must come from our window's webContents (by id, so a
+ * second window or a devtools page is refused even on the same URL) and from its main frame on the
+ * app page. `windowContents` is read per call because the window can close and be re-created.
+ */
+export function trustedSenderCheck(
+  windowContents: () => { id: number } | null,
+  appUrl: string,
+): (event: Pick<IpcMainInvokeEvent, 'sender' | 'senderFrame'>) => boolean {
+  return (event) => {
+    const ours = windowContents();
+    if (!ours || !event.sender || event.sender.id !== ours.id) return false;
+    return isTrustedSender(event.senderFrame, appUrl);
   };
 }
 
-/** No permission is ever granted, and every response carries the CSP. */
-export function hardenSession(session: SessionLike): void {
-  session.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
-  session.setPermissionCheckHandler(() => false);
+interface Preventable {
+  preventDefault(): void;
+}
+
+/** The parts of WebContents the hardening uses; listeners take Electron's current `details` event form. */
+export interface WebContentsLike {
+  on(event: 'will-navigate' | 'will-redirect' | 'will-frame-navigate', listener: (details: Preventable & { url: string }) => void): unknown;
+  on(event: 'will-attach-webview', listener: (event: Preventable) => void): unknown;
+  setWindowOpenHandler(handler: (details: { url: string }) => { action: 'deny' }): void;
+}
+
+/**
+ * Denies every navigation (main frame, redirects, subframes) except to the app page itself, every
+ * new window (links included: the app has nothing to open) and every webview.
+ */
+export function hardenWebContents(contents: WebContentsLike, appUrl: string): void {
+  const stayHome = (details: Preventable & { url: string }) => {
+    if (!isAppUrl(details.url, appUrl)) details.preventDefault();
+  };
+  contents.on('will-navigate', stayHome);
+  contents.on('will-redirect', stayHome);
+  contents.on('will-frame-navigate', stayHome);
+  contents.on('will-attach-webview', (event) => event.preventDefault());
+  contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+}
+
+type HeadersCallback = (response: { cancel?: boolean; responseHeaders?: Record<string, string | string[]> }) => void;
+
+export interface SessionLike {
+  // Only the permission name and who asks are read: everything is refused but one narrow case.
+  setPermissionRequestHandler(handler: (webContents: unknown, permission: string, callback: (granted: boolean) => void, details: PermissionAsker | undefined) => void): void;
+  setPermissionCheckHandler(handler: (webContents: unknown, permission: string, requestingOrigin: string, details: PermissionAsker | undefined) => boolean): void;
+  webRequest: {
+    onHeadersReceived(listener: (details: Pick<OnHeadersReceivedListenerDetails, 'url' | 'responseHeaders'>, callback: HeadersCallback) => void): void;
+  };
+}
+
+/** The fields of Electron's permission request/check details that say who is asking. */
+export interface PermissionAsker {
+  requestingUrl?: string;
+  isMainFrame?: boolean;
+}
+
+/**
+ * The one permission the app uses: writing text to the clipboard (the UI's copy buttons call
+ * navigator.clipboard.writeText, which Electron routes through these handlers). Reading the
+ * clipboard, media, notifications, geolocation, openExternal… are never granted.
+ */
+export const GRANTED_PERMISSIONS: readonly string[] = ['clipboard-sanitized-write'];
+
+/** Granted only for the listed permissions, and only to the app page's main frame. */
+export function isPermissionGranted(permission: string, details: PermissionAsker | undefined, appUrl: string): boolean {
+  if (!GRANTED_PERMISSIONS.includes(permission)) return false;
+  return details?.isMainFrame === true && typeof details.requestingUrl === 'string' && isAppUrl(details.requestingUrl, appUrl);
+}
+
+/**
+ * Refuses every permission but clipboard writes from the app page, and puts the CSP on every
+ * response webRequest sees. The app page itself is served by the app protocol with the same header;
+ * this covers anything else, so even a page that somehow loaded cannot run inline or foreign code.
+ */
+export function hardenSession(session: SessionLike, appUrl: string): void {
+  session.setPermissionRequestHandler((_contents, permission, callback, details) => callback(isPermissionGranted(permission, details, appUrl)));
+  session.setPermissionCheckHandler((_contents, permission, _origin, details) => isPermissionGranted(permission, details, appUrl));
   session.webRequest.onHeadersReceived((details, callback) => {
-    callback({ responseHeaders: { ...(details.responseHeaders ?? {}), 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] } });
+    const headers: Record<string, string | string[]> = { ...(details.responseHeaders ?? {}) };
+    // A policy the response already brings is kept beside ours: several policies are all enforced,
+    // so adding ours can only make the page stricter, never looser.
+    const name = Object.keys(headers).find((key) => key.toLowerCase() === 'content-security-policy') ?? 'Content-Security-Policy';
+    const existing = headers[name] ?? [];
+    headers[name] = [...(Array.isArray(existing) ? existing : [existing]), CONTENT_SECURITY_POLICY];
+    callback({ responseHeaders: headers });
   });
 }
 
@@ -60,7 +135,13 @@ export interface AppLike {
   on(event: 'web-contents-created', listener: (event: ElectronEvent, contents: WebContents) => void): unknown;
 }
 
-/** Every webContents the app ever creates gets the same rules, not only the main window's. */
+/** Every webContents the app ever creates (windows, devtools, anything) gets the same rules. */
 export function hardenApp(app: AppLike, appUrl: string): void {
-  app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, appUrl));
+  app.on('web-contents-created', (_event, contents) => hardenWebContents(contents as unknown as WebContentsLike, appUrl));
+}
+
+/** All the rules at once: call before the first window is created, with the session it will use. */
+export function applySecurity(options: { app: AppLike; session: SessionLike; appUrl: string }): void {
+  hardenApp(options.app, options.appUrl);
+  hardenSession(options.session, options.appUrl);
 }

@@ -1,124 +1,205 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { WebContents } from 'electron';
-import { bindIpc, forwardEvents } from '../../../electron/main/ipc';
-import { isTrustedSender } from '../../../electron/main/security';
-import { createPreloadApi } from '../../../electron/preload/api';
-import { CacheError, EVENT_CHANNEL, REQUEST_NAMES, requestChannel } from '../../../shared/contract/index';
-import type { Handlers } from '../../../shared/contract/index';
-import { FakeIpcMain, FakeIpcRenderer, FakeWebContents } from '../../helpers/fake-electron';
+import { APP_URL } from '../../../electron/main/app-protocol';
+import { bindIpc, forwardEvents, handlersWith } from '../../../electron/main/ipc';
+import { trustedSenderCheck } from '../../../electron/main/security';
+import { CacheError, CHANNEL_PREFIX, EVENT_CHANNEL, REQUEST_NAMES, requestChannel } from '../../../shared/contract/index';
+import type { Handlers, Params, RequestName } from '../../../shared/contract/index';
+import { FakeIpcMain, FakeWebContents } from '../../helpers/fake-electron';
 
-const APP_URL = 'file:///app/dist/renderer/index.html';
-const main = { url: APP_URL, parent: null };
+const MAIN_FRAME = { url: APP_URL, parent: null };
 
-function recordingHandlers(): { handlers: Handlers; calls: { name: string; params: unknown }[] } {
-  const calls: { name: string; params: unknown }[] = [];
+/** One valid payload per request, so every binding can be driven end to end. */
+const VALID: { [N in RequestName]: Params<N> } = {
+  getStartup: {},
+  openCache: { source: '/caches/a' },
+  closeCache: { cacheId: 'c1' },
+  getRawJson: { cacheId: 'c1', what: 'manifest' },
+  listGenerations: { dir: '/caches/a' },
+  verifyCache: { cacheId: 'c1' },
+  runGc: { dir: '/caches/a', dryRun: true },
+  previewExport: { cacheId: 'c1', options: { compression: 'zstd' } },
+  startExport: { cacheId: 'c1', dest: '/out', options: {} },
+  cancelExport: { jobId: 'j1' },
+  diffCaches: { a: 'c1', b: 'c2' },
+  pickDirectory: { title: 'Export to' },
+};
+
+type Call = { name: string; params: unknown };
+
+/** Handlers that record which one ran with what; `behaviour` may make one throw. */
+function recordingHandlers(behaviour: Partial<Record<RequestName, () => unknown>> = {}): { handlers: Handlers; calls: Call[] } {
+  const calls: Call[] = [];
   const handlers = Object.fromEntries(
     REQUEST_NAMES.map((name) => [
       name,
       async (params: unknown) => {
         calls.push({ name, params });
-        if (name === 'closeCache') throw new CacheError('not-found', 'no opened cache with id x');
-        if (name === 'verifyCache') throw new Error('boom');
-        return { echo: params };
+        const act = behaviour[name];
+        return act ? act() : { answeredBy: name };
       },
     ]),
   ) as unknown as Handlers;
   return { handlers, calls };
 }
 
+type Failure = { ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+
 describe('IPC bindings', () => {
-  it('binds every contract request, and nothing else', () => {
+  it('binds exactly one channel per contract request, and nothing else', () => {
     const ipc = new FakeIpcMain();
     const { channels } = bindIpc(ipc, recordingHandlers().handlers, () => true);
-    assert.deepEqual([...ipc.handlers.keys()].sort(), REQUEST_NAMES.map(requestChannel).sort());
-    assert.equal(channels.length, REQUEST_NAMES.length);
+    const expected = REQUEST_NAMES.map(requestChannel).sort();
+    assert.deepEqual([...ipc.handlers.keys()].sort(), expected);
+    assert.deepEqual([...channels].sort(), expected);
+    assert.ok(channels.every((c) => c.startsWith(`${CHANNEL_PREFIX}request:`)));
   });
 
-  it('refuses untrusted senders before the handler runs', async () => {
-    const ipc = new FakeIpcMain();
-    const { handlers, calls } = recordingHandlers();
-    bindIpc(ipc, handlers, (e) => isTrustedSender(e.senderFrame, APP_URL));
-    for (const frame of [{ url: APP_URL, parent: {} }, { url: 'https://evil.example/', parent: null }, null]) {
-      const out = (await ipc.invoke(requestChannel('openCache'), frame, { source: '/x' })) as { ok: boolean; error: { code: string } };
-      assert.equal(out.ok, false);
-      assert.equal(out.error.code, 'forbidden');
-    }
-    assert.equal(calls.length, 0);
-  });
-
-  it('validates payloads before the engine sees them', async () => {
+  it('routes each channel to the handler of the same name, with the validated params', async () => {
     const ipc = new FakeIpcMain();
     const { handlers, calls } = recordingHandlers();
     bindIpc(ipc, handlers, () => true);
-    for (const bad of [undefined, null, 42, { source: 42 }, { source: '' }, { source: '/x', extra: 1 }, { source: 'a\0b' }]) {
-      const out = (await ipc.invoke(requestChannel('openCache'), main, bad)) as { ok: boolean; error: { code: string } };
-      assert.equal(out.ok, false, JSON.stringify(bad));
-      assert.equal(out.error.code, 'bad-request');
+    for (const name of REQUEST_NAMES) {
+      const out = await ipc.invoke(requestChannel(name), MAIN_FRAME, VALID[name]);
+      assert.deepEqual(out, { ok: true, value: { answeredBy: name } }, name);
     }
-    const badExport = (await ipc.invoke(requestChannel('startExport'), main, { cacheId: 'c', dest: '/d', options: { compression: 'lz4' } })) as { ok: boolean; error: { code: string } };
-    assert.equal(badExport.error.code, 'invalid-options');
-    assert.equal(calls.length, 0);
-    const ok = await ipc.invoke(requestChannel('openCache'), main, { source: '/x' });
-    assert.deepEqual(ok, { ok: true, value: { echo: { source: '/x' } } });
-    assert.deepEqual(calls, [{ name: 'openCache', params: { source: '/x' } }]);
+    assert.deepEqual(calls.map((c) => c.name), [...REQUEST_NAMES]);
+    assert.deepEqual(calls.find((c) => c.name === 'previewExport')!.params, { cacheId: 'c1', options: { compression: 'zstd' } });
   });
 
-  it('returns errors as values without stack traces', async () => {
+  it('refuses untrusted senders with an error value, before the handler runs', async () => {
     const ipc = new FakeIpcMain();
-    bindIpc(ipc, recordingHandlers().handlers, () => true);
-    const typed = await ipc.invoke(requestChannel('closeCache'), main, { cacheId: 'x' });
-    assert.deepEqual(typed, { ok: false, error: { code: 'not-found', message: 'no opened cache with id x' } });
-    const untyped = (await ipc.invoke(requestChannel('verifyCache'), main, { cacheId: 'x' })) as { ok: boolean; error: Record<string, unknown> };
-    assert.deepEqual(untyped, { ok: false, error: { code: 'internal', message: 'boom' } });
+    const { handlers, calls } = recordingHandlers();
+    bindIpc(ipc, handlers, trustedSenderCheck(() => ({ id: 1 }), APP_URL));
+    const refused: [number, { url: string; parent: unknown } | null, string][] = [
+      [1, { url: APP_URL, parent: MAIN_FRAME }, 'a subframe of our window'],
+      [1, { url: 'https://evil.example/', parent: null }, 'a foreign URL in our main frame'],
+      [1, null, 'a frame that is gone'],
+      [2, MAIN_FRAME, 'another webContents'],
+    ];
+    for (const [senderId, frame, why] of refused) {
+      for (const name of REQUEST_NAMES) {
+        const out = (await ipc.invokeFrom(senderId, frame, requestChannel(name), VALID[name])) as Failure;
+        assert.equal(out.ok, false, `${why}: ${name}`);
+        assert.equal(out.error.code, 'forbidden', `${why}: ${name}`);
+      }
+    }
+    assert.deepEqual(calls, []);
+    assert.equal(((await ipc.invokeFrom(1, MAIN_FRAME, requestChannel('getStartup'), {})) as { ok: boolean }).ok, true);
   });
 
-  it('forwards events to a live window only', () => {
-    const wc = new FakeWebContents();
-    const sink = forwardEvents(wc as unknown as WebContents);
-    sink('exportFinished', { jobId: 'j', ok: false, error: { code: 'cancelled', message: 'cancelled' } });
-    assert.deepEqual(wc.sent, [{ channel: EVENT_CHANNEL, message: { event: 'exportFinished', payload: { jobId: 'j', ok: false, error: { code: 'cancelled', message: 'cancelled' } } } }]);
-    wc.destroyed = true;
-    sink('exportFinished', { jobId: 'k', ok: false, error: { code: 'cancelled', message: 'cancelled' } });
-    assert.equal(wc.sent.length, 1);
-  });
-
-  it('unbinds every channel', () => {
+  it('answers an invalid payload with bad-request, before the handler runs', async () => {
     const ipc = new FakeIpcMain();
-    bindIpc(ipc, recordingHandlers().handlers, () => true).unbind();
+    const { handlers, calls } = recordingHandlers();
+    bindIpc(ipc, handlers, () => true);
+    const bad: [RequestName, unknown][] = [
+      ['openCache', undefined],
+      ['openCache', null],
+      ['openCache', 42],
+      ['openCache', 'source'],
+      ['openCache', [{ source: '/x' }]],
+      ['openCache', { source: 42 }],
+      ['openCache', { source: '' }],
+      ['openCache', { source: '/x', extra: 1 }],
+      ['openCache', { source: 'a\0b' }],
+      ['openCache', { source: 'x'.repeat(5000) }],
+      ['getRawJson', { cacheId: 'c1', what: 'secrets' }],
+      ['runGc', { dir: '/x', dryRun: 'no' }],
+      ['runGc', { dir: '/x' }],
+      ['getStartup', { anything: true }],
+    ];
+    for (const [name, payload] of bad) {
+      const out = (await ipc.invoke(requestChannel(name), MAIN_FRAME, payload)) as Failure;
+      assert.equal(out.ok, false, `${name} ${JSON.stringify(payload)?.slice(0, 60)}`);
+      assert.equal(out.error.code, 'bad-request', `${name} ${JSON.stringify(payload)?.slice(0, 60)}`);
+    }
+    const badOptions = (await ipc.invoke(requestChannel('startExport'), MAIN_FRAME, { cacheId: 'c', dest: '/d', options: { compression: 'lz4' } })) as Failure;
+    assert.equal(badOptions.error.code, 'invalid-options');
+    assert.deepEqual(calls, []);
+  });
+
+  it('turns a thrown CacheError into an error value with its code and details, and no stack', async () => {
+    const ipc = new FakeIpcMain();
+    bindIpc(
+      ipc,
+      recordingHandlers({
+        closeCache: () => {
+          throw new CacheError('not-found', 'no opened cache with id x', { cacheId: 'x' });
+        },
+      }).handlers,
+      () => true,
+    );
+    const out = await ipc.invoke(requestChannel('closeCache'), MAIN_FRAME, { cacheId: 'x' });
+    assert.deepEqual(out, { ok: false, error: { code: 'not-found', message: 'no opened cache with id x', details: { cacheId: 'x' } } });
+    assert.doesNotMatch(JSON.stringify(out), /stack|at .*\.ts:\d+/);
+  });
+
+  it('turns any other throw into an internal error value, with no stack even inside details', async () => {
+    const ipc = new FakeIpcMain();
+    bindIpc(
+      ipc,
+      recordingHandlers({
+        verifyCache: () => {
+          throw new Error('boom');
+        },
+        runGc: () => {
+          throw new CacheError('io', 'disk full', { cause: new Error('ENOSPC'), path: '/x' });
+        },
+        diffCaches: () => {
+          const cyclic: Record<string, unknown> = {};
+          cyclic.self = cyclic;
+          throw new CacheError('internal', 'odd', cyclic);
+        },
+      }).handlers,
+      () => true,
+    );
+    assert.deepEqual(await ipc.invoke(requestChannel('verifyCache'), MAIN_FRAME, { cacheId: 'x' }), { ok: false, error: { code: 'internal', message: 'boom' } });
+    const io = (await ipc.invoke(requestChannel('runGc'), MAIN_FRAME, { dir: '/x', dryRun: false })) as Failure;
+    assert.deepEqual(io.error, { code: 'io', message: 'disk full', details: { cause: {}, path: '/x' } });
+    // Structured clone (what IPC uses) would have carried the nested Error's stack; plain JSON does not.
+    assert.equal(structuredClone(io).error.details!.cause instanceof Error, false);
+    assert.deepEqual(await ipc.invoke(requestChannel('diffCaches'), MAIN_FRAME, { a: 'a', b: 'b' }), { ok: false, error: { code: 'internal', message: 'odd' } });
+  });
+
+  it('unbinds every channel it bound', () => {
+    const ipc = new FakeIpcMain();
+    const binding = bindIpc(ipc, recordingHandlers().handlers, () => true);
+    binding.unbind();
     assert.equal(ipc.handlers.size, 0);
+    // Binding again after unbinding works (the fake, like ipcMain, refuses a second handler).
+    bindIpc(ipc, recordingHandlers().handlers, () => true);
+    assert.equal(ipc.handlers.size, REQUEST_NAMES.length);
   });
 });
 
-describe('preload API', () => {
-  it('exposes request and on only, refusing unknown names', async () => {
-    const ipc = new FakeIpcRenderer();
-    const api = createPreloadApi(ipc as never);
-    assert.deepEqual(Object.keys(api).sort(), ['on', 'request']);
-    await assert.rejects(api.request('rmRf' as never, {} as never), /unknown request "rmRf"/);
-    assert.throws(() => api.on('secrets' as never, () => undefined), /unknown event "secrets"/);
-    assert.equal(ipc.invoked.length, 0);
+describe('handlers with overrides', () => {
+  it('replaces only the overridden request and keeps the service methods bound', async () => {
+    // Methods on a prototype that read `this`, as a class-based service would have: a spread would lose them.
+    const proto = Object.fromEntries(REQUEST_NAMES.map((name) => [name, async function (this: { tag: string }) { return { by: name, tag: this.tag }; }]));
+    const service = Object.assign(Object.create(proto) as Handlers, { tag: 'svc' });
+    const handlers = handlersWith(service, { pickDirectory: async () => ({ path: '/chosen' }) });
+    assert.deepEqual(Object.keys(handlers).sort(), [...REQUEST_NAMES].sort());
+    assert.deepEqual(await handlers.pickDirectory({}), { path: '/chosen' });
+    assert.deepEqual(await handlers.getStartup({}), { by: 'getStartup', tag: 'svc' });
+    assert.deepEqual(await handlers.openCache({ source: '/x' }), { by: 'openCache', tag: 'svc' });
+  });
+});
+
+describe('event forwarding', () => {
+  const finished = (jobId: string) => ({ jobId, ok: false as const, error: { code: 'cancelled' as const, message: 'cancelled' } });
+
+  it('sends events on the one event channel while the window lives', () => {
+    const wc = new FakeWebContents();
+    const sink = forwardEvents(wc);
+    sink('exportFinished', finished('j'));
+    assert.deepEqual(wc.sent, [{ channel: EVENT_CHANNEL, message: { event: 'exportFinished', payload: finished('j') } }]);
   });
 
-  it('unwraps outcomes: values resolve, errors reject with message and code', async () => {
-    const ipc = new FakeIpcRenderer();
-    ipc.reply = (channel) => (channel === requestChannel('getStartup') ? { ok: true, value: { source: null, mode: 'electron', version: '1' } } : { ok: false, error: { code: 'missing-blob', message: 'blob sha256:ab is missing' } });
-    const api = createPreloadApi(ipc as never);
-    assert.deepEqual(await api.request('getStartup', {}), { source: null, mode: 'electron', version: '1' });
-    await assert.rejects(api.request('openCache', { source: '/x' }), (err: Error & { code?: string }) => err.message === 'blob sha256:ab is missing' && err.code === 'missing-blob');
-    assert.deepEqual(ipc.invoked[1], { channel: requestChannel('openCache'), args: [{ source: '/x' }] });
-  });
-
-  it('delivers only the subscribed event and unsubscribes', () => {
-    const ipc = new FakeIpcRenderer();
-    const api = createPreloadApi(ipc as never);
-    const got: unknown[] = [];
-    const off = api.on('exportFinished', (p) => got.push(p));
-    ipc.emit(EVENT_CHANNEL, {}, { event: 'exportProgress', payload: { jobId: 'a' } });
-    ipc.emit(EVENT_CHANNEL, {}, { event: 'exportFinished', payload: { jobId: 'b' } });
-    off();
-    ipc.emit(EVENT_CHANNEL, {}, { event: 'exportFinished', payload: { jobId: 'c' } });
-    assert.deepEqual(got, [{ jobId: 'b' }]);
-    assert.equal(ipc.listenerCount(EVENT_CHANNEL), 0);
+  it('drops events once the webContents is destroyed, without throwing into the engine', () => {
+    const wc = new FakeWebContents();
+    const sink = forwardEvents(wc);
+    wc.destroyed = true;
+    assert.doesNotThrow(() => sink('exportFinished', finished('k')));
+    assert.deepEqual(wc.sent, []);
   });
 });
