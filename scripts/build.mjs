@@ -45,7 +45,7 @@ const jobs = {
       logLevel: 'warning',
       jsx: 'automatic',
       define: { 'process.env.NODE_ENV': '"production"' },
-      entryPoints: { app: join(root, 'renderer/src/index.tsx') },
+      entryPoints: { app: join(root, 'renderer/src/main.tsx') },
       outdir: join(dist, 'renderer'),
       loader: { '.svg': 'file', '.png': 'file' },
     });

@@ -1,0 +1,159 @@
+/**
+ * Chains: the tree of layer entries from each root (parent -1), each node with the records whose
+ * result ends there. The visible part of the tree is flattened and virtualized, so deep or wide
+ * caches stay responsive.
+ */
+import { useMemo, useRef, useState } from 'react';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import type { CacheView } from '../../../shared/cache/view-types';
+import { Bytes } from '../components/bytes';
+import { short } from '../format';
+import { select, useSelectedIndex, useSelection } from '../stores/selection-store';
+
+const NODE_HEIGHT = 30;
+const INDENT = 16;
+/** Deeper levels are not indented further (the depth is printed instead), so rows stay on screen. */
+const MAX_INDENT_LEVELS = 24;
+const MAX_RECORD_BADGES = 6;
+
+interface FlatNode {
+  index: number;
+  depth: number;
+  hasChildren: boolean;
+}
+
+/** Pre-order walk of the expanded part of the tree; iterative, and a visited set guards against any loop. */
+function flatten(view: CacheView, collapsed: Set<number>): FlatNode[] {
+  const out: FlatNode[] = [];
+  const seen = new Set<number>();
+  const stack: { index: number; depth: number }[] = [...view.chain.roots].reverse().map((index) => ({ index, depth: 0 }));
+  while (stack.length > 0) {
+    const { index, depth } = stack.pop()!;
+    if (seen.has(index)) continue;
+    seen.add(index);
+    const children = view.chain.children[index] ?? [];
+    out.push({ index, depth, hasChildren: children.length > 0 });
+    if (!collapsed.has(index)) for (let i = children.length - 1; i >= 0; i--) stack.push({ index: children[i], depth: depth + 1 });
+  }
+  return out;
+}
+
+export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) {
+  const [collapsed, setCollapsed] = useState<Set<number>>(() => new Set());
+  const nodes = useMemo(() => flatten(view, collapsed), [view, collapsed]);
+  const selectedLayer = useSelectedIndex(cacheId, 'layer');
+  const selectedRecord = useSelection((s) => (s.selection?.cacheId === cacheId && s.selection.kind === 'record' ? s.selection.index : null));
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const virtualizer = useVirtualizer({ count: nodes.length, getScrollElement: () => scrollRef.current, estimateSize: () => NODE_HEIGHT, overscan: 12 });
+  const toggle = (index: number) =>
+    setCollapsed((c) => {
+      const next = new Set(c);
+      if (next.has(index)) next.delete(index);
+      else next.add(index);
+      return next;
+    });
+  const withChildren = useMemo(() => view.chain.children.map((c, i) => (c.length > 0 ? i : -1)).filter((i) => i >= 0), [view]);
+
+  if (view.chain.roots.length === 0 && view.chain.detached.length === 0) return <p className="muted pad">This cache has no layer chains.</p>;
+  return (
+    <div className="view-fill">
+      <div className="toolbar">
+        <span className="muted">
+          {view.chain.roots.length} root{view.chain.roots.length === 1 ? '' : 's'}
+          {view.chain.roots.length > 1 ? ' (one per base image or platform)' : ''} · badges name the records whose result ends at an entry
+        </span>
+        <span className="spacer" />
+        <button type="button" onClick={() => setCollapsed(new Set())} disabled={collapsed.size === 0}>
+          Expand all
+        </button>
+        <button type="button" onClick={() => setCollapsed(new Set(withChildren))}>
+          Collapse all
+        </button>
+      </div>
+      {view.chain.detached.length > 0 && (
+        <div className="notice warn" data-testid="chains-detached">
+          {view.chain.detached.length} entr{view.chain.detached.length === 1 ? 'y' : 'ies'} no root reaches (BuildKit ignores them):{' '}
+          {view.chain.detached.map((i) => (
+            <button type="button" className="chip" key={i} onClick={() => select(cacheId, 'layer', i)} title={view.layers[i]?.problem ?? ''}>
+              #{i} {short(view.layers[i]?.blob, 8)}
+            </button>
+          ))}
+        </div>
+      )}
+      <div className="tree-scroll" ref={scrollRef} role="tree" aria-label="Layer chains">
+        <div className="tree-rows" style={{ height: virtualizer.getTotalSize() }}>
+          {virtualizer.getVirtualItems().map((item) => {
+            const node = nodes[item.index];
+            const layer = view.layers[node.index];
+            const records = view.chain.recordsEndingAt[node.index] ?? [];
+            const open = !collapsed.has(node.index);
+            const indent = Math.min(node.depth, MAX_INDENT_LEVELS) * INDENT;
+            return (
+              <div
+                key={node.index}
+                role="treeitem"
+                aria-level={node.depth + 1}
+                aria-expanded={node.hasChildren ? open : undefined}
+                aria-selected={selectedLayer === node.index}
+                className={`chain-node${selectedLayer === node.index ? ' selected' : ''}${layer.present ? '' : ' row-missing'}`}
+                data-testid="chain-node"
+                data-index={node.index}
+                style={{ transform: `translateY(${item.start}px)`, height: NODE_HEIGHT, paddingLeft: 8 + indent }}
+                onClick={() => select(cacheId, 'layer', node.index)}
+              >
+                {node.hasChildren ? (
+                  <button
+                    type="button"
+                    className="toggle"
+                    onClick={(e) => {
+                      e.stopPropagation();
+                      toggle(node.index);
+                    }}
+                    aria-label={open ? 'Collapse' : 'Expand'}
+                  >
+                    {open ? '▾' : '▸'}
+                  </button>
+                ) : (
+                  <span className="toggle leaf" aria-hidden="true">
+                    ·
+                  </span>
+                )}
+                {node.depth > MAX_INDENT_LEVELS && <span className="depth">depth {node.depth}</span>}
+                <span className="muted idx">#{node.index}</span>
+                <code title={layer.blob} className="blob">
+                  {short(layer.blob)}
+                </code>
+                <Bytes n={layer.size} className="size" />
+                <span className="muted small" title={layer.diffID ?? 'no diffID'}>
+                  diffID <code>{short(layer.diffID, 8)}</code>
+                </span>
+                <code className="muted small">{layer.createdAt ?? ''}</code>
+                {!layer.present && <span className="badge missing">missing</span>}
+                {layer.blobUses > 1 && (
+                  <span className="badge dup" title="The same blob sits at several chain positions">
+                    duplicate ×{layer.blobUses}
+                  </span>
+                )}
+                {records.slice(0, MAX_RECORD_BADGES).map((r) => (
+                  <button
+                    type="button"
+                    key={r}
+                    className={`badge rec${selectedRecord === r ? ' selected' : ''}`}
+                    onClick={(e) => {
+                      e.stopPropagation();
+                      select(cacheId, 'record', r);
+                    }}
+                    title={`Record #${r} ${view.records[r]?.digest ?? ''}: its result ends at this entry`}
+                  >
+                    record #{r}
+                  </button>
+                ))}
+                {records.length > MAX_RECORD_BADGES && <span className="muted small">+{records.length - MAX_RECORD_BADGES} more</span>}
+              </div>
+            );
+          })}
+        </div>
+      </div>
+    </div>
+  );
+}

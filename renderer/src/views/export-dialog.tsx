@@ -1,0 +1,402 @@
+/** The Export dialog: destination, tag, BuildKit's options with their defaults, a live preview, then per-layer progress. */
+import { useEffect, useState } from 'react';
+import type { ReactNode } from 'react';
+import type { ExportCompression, ExportOptions, ExportPreview, LayerProgress } from '../../../shared/export/types';
+import { api } from '../bridge';
+import { Bar, Bytes } from '../components/bytes';
+import { Modal } from '../components/modal';
+import { exactBytes, formatBytes, formatDuration, formatRate, plural, short } from '../format';
+import { cachesStore, findCache, useCaches } from '../stores/caches-store';
+import { exportStore, useExport } from '../stores/export-store';
+import type { ExportJob } from '../stores/export-store';
+import { errorText, statusStore } from '../stores/status-store';
+
+interface Form {
+  dest: string;
+  tag: string;
+  oci: boolean;
+  imageManifest: boolean;
+  compression: ExportCompression | 'keep';
+  level: string;
+  force: boolean;
+  dropMissing: boolean;
+  verify: boolean;
+}
+
+const INITIAL: Form = { dest: '', tag: 'latest', oci: true, imageManifest: true, compression: 'keep', level: '', force: false, dropMissing: false, verify: false };
+
+/** The form survives closing the dialog, per cache, so a second export starts from the last choices. */
+const lastForms = new Map<string, Form>();
+
+function levelProblem(level: string): string | null {
+  const t = level.trim();
+  if (t === '') return null;
+  if (!/^\d+$/.test(t) || Number(t) > 22) return 'compression-level must be an integer from 0 to 22 (gzip uses 0–9, zstd 0–22)';
+  return null;
+}
+
+/** Only what differs from BuildKit's defaults is sent, as BuildKit's own option names. */
+function toOptions(f: Form): ExportOptions {
+  const o: ExportOptions = { tag: f.tag.trim() || 'latest' };
+  if (!f.oci) o['oci-mediatypes'] = false;
+  if (!f.imageManifest) o['image-manifest'] = false;
+  if (f.compression !== 'keep') o.compression = f.compression;
+  if (f.level.trim() !== '' && !levelProblem(f.level)) o['compression-level'] = Number(f.level.trim());
+  if (f.force) o['force-compression'] = true;
+  if (f.dropMissing) o['drop-missing'] = true;
+  if (f.verify) o.verify = true;
+  return o;
+}
+
+function Option({ name, def, help, children }: { name: string; def: string; help: string; children: ReactNode }) {
+  return (
+    <div className="opt">
+      <div className="opt-name">
+        <code>{name}</code> <span className="muted small">default {def}</span>
+      </div>
+      <div className="opt-control">{children}</div>
+      <div className="small opt-help">{help}</div>
+    </div>
+  );
+}
+
+function Check({ name, def, help, checked, onChange, testId }: { name: string; def: string; help: string; checked: boolean; onChange: (v: boolean) => void; testId: string }) {
+  return (
+    <label className="opt">
+      <div className="opt-name">
+        <code>{name}</code> <span className="muted small">default {def}</span>
+      </div>
+      <div className="opt-control">
+        <input type="checkbox" data-testid={testId} checked={checked} onChange={(e) => onChange(e.target.checked)} />
+        <span className="small muted">&nbsp;{checked ? 'true' : 'false'}</span>
+      </div>
+      <div className="small opt-help">{help}</div>
+    </label>
+  );
+}
+
+function PreviewPanel({ preview, loading, error, dropMissing }: { preview: ExportPreview | null; loading: boolean; error: string | null; dropMissing: boolean }) {
+  return (
+    <div className="preview" data-testid="export-preview" aria-live="polite" aria-busy={loading}>
+      <div className="preview-title">
+        Preview {loading && <span className="muted small">updating…</span>}
+      </div>
+      {error && <p className="error-text">{error}</p>}
+      {preview?.error && (
+        <p className="error-text" data-testid="export-preview-error">
+          {preview.error}
+        </p>
+      )}
+      {preview && (
+        <>
+          <p>
+            <strong>{plural(preview.layers.length, 'layer')}</strong>, <span title={exactBytes(preview.totalBytes)}>{formatBytes(preview.totalBytes)}</span> · <strong>{preview.convertCount}</strong> to convert ·{' '}
+            {preview.droppedLayers} entries and {preview.droppedResults} results dropped · <code>{preview.manifestMediaType}</code> tagged <code>{preview.tag}</code>
+          </p>
+          {preview.missingBlobs.length > 0 && (
+            <p className={dropMissing ? 'warn-text' : 'error-text'}>
+              {plural(preview.missingBlobs.length, 'source blob')} missing{dropMissing ? ': the entries that need them are dropped.' : ': the export fails unless drop-missing is on.'}
+            </p>
+          )}
+          {preview.empty && <p className="warn-text">skipping cache export for empty result: nothing would be written.</p>}
+          {preview.notes.length > 0 && (
+            <ul className="notes">
+              {preview.notes.map((n, i) => (
+                <li key={i}>
+                  <code>{short(n.blob)}</code> {n.note}
+                </li>
+              ))}
+            </ul>
+          )}
+          <ul className="preview-layers">
+            {preview.layers.slice(0, 300).map((l, i) => (
+              <li key={i} className={l.dropped ? 'dropped' : ''}>
+                <span className="muted">#{l.index}</span> <code title={l.blob}>{short(l.blob)}</code> <Bytes n={l.size} />{' '}
+                {l.convert ? (
+                  <span className="badge sel" title={`${l.mediaType} → ${l.targetMediaType}`}>
+                    convert → {l.targetMediaType.split('.').pop()}
+                  </span>
+                ) : (
+                  <span className="badge" title={l.targetMediaType}>
+                    as is
+                  </span>
+                )}
+                {!l.present && <span className="badge missing">missing</span>}
+                {l.dropped && (
+                  <span className="small warn-text drop-reason" title={l.dropped}>
+                    dropped: {l.dropped}
+                  </span>
+                )}
+              </li>
+            ))}
+            {preview.layers.length > 300 && <li className="muted">…and {preview.layers.length - 300} more</li>}
+          </ul>
+        </>
+      )}
+    </div>
+  );
+}
+
+function ExportForm({ cacheId }: { cacheId: string }) {
+  const [form, setForm] = useState<Form>(() => lastForms.get(cacheId) ?? INITIAL);
+  const [preview, setPreview] = useState<ExportPreview | null>(null);
+  const [previewError, setPreviewError] = useState<string | null>(null);
+  const [previewing, setPreviewing] = useState(false);
+  const [starting, setStarting] = useState(false);
+  const [startError, setStartError] = useState<string | null>(null);
+  const electron = useCaches((s) => s.startup?.mode === 'electron');
+  const set = (patch: Partial<Form>) =>
+    setForm((f) => {
+      const next = { ...f, ...patch };
+      lastForms.set(cacheId, next);
+      return next;
+    });
+  const optionsKey = JSON.stringify(toOptions(form));
+  const level = levelProblem(form.level);
+
+  useEffect(() => {
+    let live = true;
+    setPreviewing(true);
+    const t = setTimeout(() => {
+      api.request('previewExport', { cacheId, options: JSON.parse(optionsKey) as ExportOptions }).then(
+        (p) => {
+          if (!live) return;
+          setPreview(p);
+          setPreviewError(null);
+          setPreviewing(false);
+        },
+        (err) => {
+          if (!live) return;
+          setPreview(null);
+          setPreviewError(errorText(err));
+          setPreviewing(false);
+        },
+      );
+    }, 120);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [cacheId, optionsKey]);
+
+  const browse = async () => {
+    try {
+      const r = await api.request('pickDirectory', { title: 'Export destination folder' });
+      if (r.path) set({ dest: r.path });
+    } catch (err) {
+      statusStore.getState().report('Could not show the folder picker', err);
+    }
+  };
+  const start = async () => {
+    setStartError(null);
+    setStarting(true);
+    try {
+      await exportStore.getState().start(cacheId, form.dest.trim(), toOptions(form));
+    } catch (err) {
+      setStartError(errorText(err));
+    } finally {
+      setStarting(false);
+    }
+  };
+  const blocked = !form.dest.trim() ? 'Choose a destination folder' : level ? level : preview?.error ? 'The preview reports an error' : null;
+
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!blocked) void start();
+      }}
+    >
+      <div className="form-row">
+        <label className="grow">
+          <span>
+            Destination folder (<code>dest</code>)
+          </span>
+          <span className="row">
+            <input data-testid="export-dest" value={form.dest} spellCheck={false} placeholder="/path/to/cache-dir" onChange={(e) => set({ dest: e.target.value })} data-autofocus />
+            {electron && (
+              <button type="button" onClick={() => void browse()} data-testid="export-browse">
+                Browse…
+              </button>
+            )}
+          </span>
+        </label>
+        <label>
+          <span>
+            <code>tag</code>
+          </span>
+          <input data-testid="export-tag" value={form.tag} spellCheck={false} onChange={(e) => set({ tag: e.target.value })} placeholder="latest" />
+        </label>
+      </div>
+      <div className="opts">
+        <Check testId="export-oci" name="oci-mediatypes" def="true" help="Write OCI media types; off writes Docker ones (needed by a few old registries)." checked={form.oci} onChange={(v) => set({ oci: v })} />
+        <Check
+          testId="export-image-manifest"
+          name="image-manifest"
+          def="true"
+          help="Write an image manifest with the cache config as its config; off writes the index form, which ECR, GCR and Quay reject."
+          checked={form.imageManifest}
+          onChange={(v) => set({ imageManifest: v })}
+        />
+        <Option name="compression" def="gzip" help="Target compression of new and forced layers; existing layers keep theirs unless force-compression is on.">
+          <select data-testid="export-compression" value={form.compression} onChange={(e) => set({ compression: e.target.value as Form['compression'] })}>
+            <option value="keep">keep (not set)</option>
+            <option value="uncompressed">uncompressed</option>
+            <option value="gzip">gzip</option>
+            <option value="zstd">zstd</option>
+          </select>
+        </Option>
+        <Option name="compression-level" def="the compressor's" help="gzip 0–9, zstd 0–22; empty uses the compressor's default.">
+          <input className={`narrow${level ? ' invalid' : ''}`} data-testid="export-level" inputMode="numeric" value={form.level} placeholder="default" onChange={(e) => set({ level: e.target.value })} aria-invalid={Boolean(level)} />
+        </Option>
+        <Check testId="export-force" name="force-compression" def="false" help="Recompress every layer that is not already in the chosen compression." checked={form.force} onChange={(v) => set({ force: v })} />
+        <Check testId="export-drop-missing" name="drop-missing" def="false" help="Export what is complete: drop entries whose blob is absent, and the results that need them." checked={form.dropMissing} onChange={(v) => set({ dropMissing: v })} />
+        <Check testId="export-verify" name="verify" def="false" help="Also hash blobs that already exist at the destination or are hard-linked (copies always hash)." checked={form.verify} onChange={(v) => set({ verify: v })} />
+      </div>
+      {level && <p className="error-text">{level}</p>}
+      <PreviewPanel preview={preview} loading={previewing} error={previewError} dropMissing={form.dropMissing} />
+      {startError && (
+        <p className="error-text" data-testid="export-error">
+          Could not start the export: {startError}
+        </p>
+      )}
+      <div className="actions">
+        {blocked && <span className="muted small">{blocked}</span>}
+        <button type="button" onClick={() => exportStore.getState().closeDialog()}>
+          Close
+        </button>
+        <button type="submit" className="primary" data-testid="export-start" disabled={Boolean(blocked) || starting} title={blocked ?? undefined}>
+          {starting ? 'Starting…' : 'Export'}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+const FINAL_STATES = new Set(['done', 'exists', 'linked']);
+/** States in which bytes move, so a speed means something. */
+const ACTIVE_STATES = new Set(['reading', 'converting', 'writing']);
+
+function layerFraction(l: LayerProgress): number {
+  if (l.bytesTotal > 0) return l.bytesDone / l.bytesTotal;
+  return FINAL_STATES.has(l.state) ? 1 : 0;
+}
+
+function ProgressPanel({ job }: { job: ExportJob }) {
+  const { progress, finished } = job;
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (finished) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [finished]);
+  const running = !finished;
+  const total = progress?.bytesTotal ?? 0;
+  const overall = finished?.ok ? 1 : total > 0 ? (progress?.bytesDone ?? 0) / total : 0;
+  const layers = progress?.layers ?? [];
+  const doneLayers = layers.filter((l) => FINAL_STATES.has(l.state)).length;
+  const elapsed = finished?.ok ? finished.result.durationMs : (job.finishedAt ?? now) - job.startedAt;
+  return (
+    <div data-testid="export-progress" className="progress-panel">
+      <p className="muted small">
+        To <code>{job.dest}</code> tagged <code>{job.tag}</code>
+      </p>
+      <div className="overall">
+        <Bar value={overall} big state={finished ? (finished.ok ? 'done' : 'failed') : ''} label="Overall progress" />
+        <span className="overall-numbers">
+          {Math.floor(overall * 100)}% · {formatBytes(progress?.bytesDone ?? 0)} of {formatBytes(total)} {formatRate(running ? (progress?.bytesPerSecond ?? 0) : 0)} · {doneLayers}/{layers.length} layers ·{' '}
+          {formatDuration(elapsed)}
+        </span>
+      </div>
+      <p className="progress-text" title={progress?.text}>
+        {progress?.text ?? (running ? 'Starting…' : '')}
+      </p>
+      <ul className="layer-bars">
+        {layers.map((l, i) => (
+          <li key={`${l.blob}-${i}`} data-testid="layer-progress" data-state={l.state} className={`state-${l.state}`}>
+            <code title={l.blob}>{short(l.blob)}</code>
+            <Bar value={layerFraction(l)} state={l.state} label={`Layer ${short(l.blob)}`} />
+            <span className={`badge state-${l.state}`}>{l.state}</span>
+            <span className="small muted nums">
+              {formatBytes(l.bytesDone)} / {formatBytes(l.bytesTotal)} {running && ACTIVE_STATES.has(l.state) ? formatRate(l.bytesPerSecond) : ''}
+            </span>
+            {l.error && <span className="error-text small layer-error">{l.error}</span>}
+          </li>
+        ))}
+      </ul>
+      {job.log.length > 0 && (
+        <details className="log">
+          <summary>Progress log ({job.log.length} lines)</summary>
+          <pre>{job.log.join('\n')}</pre>
+        </details>
+      )}
+      {finished?.ok && (
+        <div className="notice ok">
+          {finished.result.descriptor ? (
+            <p data-testid="export-done-digest">
+              Done: cache manifest <code className="wrap">{finished.result.descriptor.digest}</code> ({exactBytes(finished.result.descriptor.size)}) tagged <code>{finished.result.tag}</code> in <code className="wrap">{finished.result.dest}</code>
+            </p>
+          ) : (
+            <p data-testid="export-done-digest">skipping cache export for empty result: nothing was written.</p>
+          )}
+          <p className="small">
+            {finished.result.counts.written} written, {finished.result.counts.converted} converted, {finished.result.counts.linked} linked, {finished.result.counts.exists} already there · read {formatBytes(finished.result.bytesRead)}, wrote{' '}
+            {formatBytes(finished.result.bytesWritten)} in {formatDuration(finished.result.durationMs)}
+          </p>
+        </div>
+      )}
+      {finished && !finished.ok && (
+        <p className="notice bad" data-testid="export-error">
+          {finished.error.code === 'cancelled' ? 'Export cancelled.' : `Export failed: ${finished.error.message}`} <span className="badge err-code">{finished.error.code}</span>
+        </p>
+      )}
+      <div className="actions">
+        {running && (
+          <>
+            <span className="muted small">Closing keeps the export running.</span>
+            <button type="button" className="danger" data-testid="export-cancel" disabled={job.cancelling} onClick={() => void exportStore.getState().cancel(job.jobId).catch((err) => statusStore.getState().report('Could not cancel the export', err))}>
+              {job.cancelling ? 'Cancelling…' : 'Cancel export'}
+            </button>
+          </>
+        )}
+        {!running && (
+          <button type="button" onClick={() => exportStore.getState().newExport()}>
+            New export…
+          </button>
+        )}
+        {finished?.ok && finished.result.descriptor && (
+          <button
+            type="button"
+            className="primary"
+            data-testid="export-open-result"
+            onClick={() => {
+              exportStore.getState().closeDialog();
+              void cachesStore.getState().open(`${finished.result.dest}:${finished.result.tag}`);
+            }}
+          >
+            Open result
+          </button>
+        )}
+        <button type="button" onClick={() => exportStore.getState().closeDialog()}>
+          Close
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function ExportDialog() {
+  const dialog = useExport((s) => s.dialog);
+  const job = useExport((s) => (s.dialog?.jobId ? s.jobs[s.dialog.jobId] : undefined));
+  // Re-render when the cache list changes, so a closed cache closes its form.
+  useCaches((s) => s.caches.length);
+  if (!dialog) return null;
+  const cache = findCache(dialog.cacheId);
+  const close = () => exportStore.getState().closeDialog();
+  if (!cache && !job) return null;
+  return (
+    <Modal title={`Export ${cache ? cache.view.source : 'cache'} to a local OCI layout`} onClose={close} wide testId="export-dialog">
+      {job ? <ProgressPanel job={job} /> : <ExportForm cacheId={dialog.cacheId} />}
+    </Modal>
+  );
+}

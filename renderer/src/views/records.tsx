@@ -1,0 +1,157 @@
+/** Records: the cache keys; the selected one shows its inputs (OR slots), dependents and resolved layer stack. */
+import type { ColumnDef } from '@tanstack/react-table';
+import type { CacheView, RecordRow } from '../../../shared/cache/view-types';
+import { Bytes, Presence } from '../components/bytes';
+import { Digest } from '../components/digest';
+import { RecordInputs, recordKind } from '../components/record-inputs';
+import { VirtualTable } from '../components/virtual-table';
+import { formatBytes, plural, short } from '../format';
+import { select, useSelectedIndex } from '../stores/selection-store';
+
+/** Which layer entry a record's result ends at, or null without a usable result. */
+function resultTip(r: RecordRow): number | null {
+  return r.stack.length > 0 ? r.stack[r.stack.length - 1] : null;
+}
+
+function ResultCell({ r }: { r: RecordRow }) {
+  if (r.droppedResult)
+    return (
+      <span className="badge missing" title={r.droppedResult}>
+        dropped
+      </span>
+    );
+  const tip = resultTip(r);
+  if (tip !== null)
+    return (
+      <span>
+        <span className="yes">yes</span> <span className="muted">· layer {tip}</span>
+        {r.shownResult?.kind === 'chains' && <span className="muted"> (chain)</span>}
+      </span>
+    );
+  return <span className="muted">no</span>;
+}
+
+const columns: ColumnDef<RecordRow, unknown>[] = [
+  { accessorKey: 'index', header: '#', sortingFn: 'basic' },
+  { accessorKey: 'digest', header: 'Digest', cell: (c) => <Digest value={c.row.original.digest} /> },
+  { id: 'slots', accessorFn: (r) => r.inputs.length, header: 'Input slots', sortingFn: 'basic' },
+  { id: 'links', accessorFn: (r) => r.inputs.reduce((n, s) => n + s.length, 0), header: 'Links', sortingFn: 'basic' },
+  { id: 'result', accessorFn: (r) => resultTip(r) ?? -1, header: 'Result', sortingFn: 'basic', cell: (c) => <ResultCell r={c.row.original} /> },
+  { accessorKey: 'resultSize', header: 'Result size', sortingFn: 'basic', cell: (c) => (c.row.original.resultSize ? <Bytes n={c.row.original.resultSize} /> : <span className="muted">–</span>) },
+  { id: 'dependents', accessorFn: (r) => r.dependents.length, header: 'Dependents', sortingFn: 'basic' },
+  {
+    id: 'kind',
+    accessorFn: (r) => (r.isRoot ? 0 : r.isLeaf ? 2 : 1),
+    sortingFn: 'basic',
+    header: 'Role',
+    cell: (c) => {
+      const r = c.row.original;
+      return (
+        <span className="badges">
+          {r.isRoot && <span className="badge">root</span>}
+          {r.isLeaf && <span className="badge ok">leaf</span>}
+          {r.ignored && (
+            <span className="badge warn" title="BuildKit ignores this record (a random: key, or it links to one)">
+              ignored
+            </span>
+          )}
+        </span>
+      );
+    },
+  },
+];
+
+export function RecordDetail({ view, record, cacheId }: { view: CacheView; record: RecordRow; cacheId: string }) {
+  const pick = (index: number) => select(cacheId, 'record', index);
+  return (
+    <div className="record-detail" data-testid="record-detail">
+      <h3>
+        Record #{record.index} <Digest value={record.digest} hex={20} /> <span className="badge">{recordKind(view, record)}</span>
+        {record.isLeaf && <span className="badge ok">leaf: a final result</span>}
+        {record.ignored && <span className="badge warn">ignored by BuildKit</span>}
+      </h3>
+      <div className="cols">
+        <div>
+          <h4>Inputs</h4>
+          <RecordInputs view={view} record={record} onPick={pick} />
+          <h4>Dependents ({record.dependents.length})</h4>
+          {record.dependents.length === 0 ? (
+            <p className="muted">None: no record links to this one.</p>
+          ) : (
+            <div className="dependents">
+              {record.dependents.map((d) => (
+                <button type="button" className="chip" key={d} onClick={() => pick(d)} title={view.records[d]?.digest}>
+                  #{d} <code>{short(view.records[d]?.digest, 8)}</code>
+                </button>
+              ))}
+            </div>
+          )}
+        </div>
+        <div>
+          <h4>Layer stack{record.stack.length > 0 ? ' (base first)' : ''}</h4>
+          {record.stack.length > 0 && (
+            <p className="muted small stack-sum">
+              {plural(record.stack.length, 'layer')}, {formatBytes(record.resultSize)}; {formatBytes(record.sharedBytes)} shared with other results
+            </p>
+          )}
+          {record.droppedResult && (
+            <p className="error-text" data-testid="dropped-result">
+              Result dropped: {record.droppedResult}
+            </p>
+          )}
+          {record.stack.length === 0 ? (
+            <p className="muted">{record.droppedResult ? 'Nothing left to load.' : 'No result: an intermediate or root key kept so the graph stays connected.'}</p>
+          ) : (
+            <ol className="stack">
+              {record.stack.map((l, i) => {
+                const layer = view.layers[l];
+                return (
+                  <li key={i}>
+                    <span className="muted">entry {l}</span> <code title={layer.blob}>{short(layer.blob)}</code> <Bytes n={layer.size} /> <Presence present={layer.present} />
+                    {layer.blobUses > 1 && <span className="badge dup">×{layer.blobUses}</span>}
+                  </li>
+                );
+              })}
+            </ol>
+          )}
+          {record.results.length + record.chains.length > 1 && (
+            <p className="muted small">
+              {record.results.length + record.chains.length} results; shown: the newest usable one ({record.shownResult?.kind} #{record.shownResult?.index}).
+            </p>
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+export function Records({ view, cacheId }: { view: CacheView; cacheId: string }) {
+  const selected = useSelectedIndex(cacheId, 'record');
+  const record = selected !== null ? view.records[selected] : undefined;
+  const withResults = view.summary.recordsWithResults;
+  return (
+    <div className="view-split">
+      <div className="view-fill">
+        <div className="toolbar">
+          <span className="muted">
+            {view.records.length} records, {withResults} with a result. Select one to see its inputs, dependents and layer stack.
+          </span>
+        </div>
+        <VirtualTable
+          label="Records"
+          data={view.records}
+          columns={columns}
+          rowTestId="record-row"
+          rowKey={(r) => r.index}
+          selected={selected}
+          onSelect={(r) => select(cacheId, 'record', r.index)}
+          rowClass={(r) => (r.droppedResult ? 'row-missing' : r.ignored ? 'row-dim' : '')}
+          template="56px 200px 84px 60px 150px 96px 92px minmax(120px,1fr)"
+          minWidth={880}
+          empty="This cache has no records."
+        />
+      </div>
+      <div className="split-bottom">{record ? <RecordDetail view={view} record={record} cacheId={cacheId} /> : <p className="muted pad">No record selected.</p>}</div>
+    </div>
+  );
+}
