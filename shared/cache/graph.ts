@@ -33,6 +33,8 @@ export interface CacheGraph {
   sharedBytes: number[];
   /** Records BuildKit's CacheChains.Add ignores: `random:` keys and records that link to an ignored one. */
   ignored: boolean[];
+  /** Record indexes in dependency order: every record after the records it links to (the parse order). */
+  recordOrder: number[];
   /** Results (of any record, `layers` and `chains` alike) skipped because a blob is not among the descriptors. */
   droppedResults: number;
 }
@@ -59,6 +61,8 @@ export interface Validation {
   /** Per record, per `chains` result: the first absent blob, or null. */
   chainMissing: (string | null)[][];
   ignored: boolean[];
+  /** Records in the order they were finished: dependencies first. */
+  order: number[];
 }
 
 /**
@@ -126,7 +130,9 @@ export function validateConfig(config: NormConfig, hasBlob: (digest: string) => 
     return missing;
   };
 
+  const order: number[] = [];
   const finish = (i: number) => {
+    order.push(i);
     const r = records[i];
     resultMissing[i] = r.results.map((res, j) => walk(i, j, res.layer));
     chainMissing[i] = r.chains.map((c, j) => {
@@ -183,7 +189,7 @@ export function validateConfig(config: NormConfig, hasBlob: (digest: string) => 
       altStack.push(0);
     }
   }
-  return { resultMissing, chainMissing, ignored };
+  return { resultMissing, chainMissing, ignored, order };
 }
 
 /**
@@ -264,7 +270,7 @@ export function resolveLayerStacks(config: NormConfig, file: string): { stacks: 
 /** Validates like BuildKit (throws CacheError 'invalid-config'), then builds everything the views need. */
 export function buildGraph(config: NormConfig, descriptors: ReadonlyMap<string, Descriptor>, file: string): CacheGraph {
   const has = (d: string) => descriptors.has(d);
-  const { resultMissing, chainMissing, ignored } = validateConfig(config, has, file);
+  const { resultMissing, chainMissing, ignored, order: recordOrder } = validateConfig(config, has, file);
   const { stacks: layerStacks, problems: layerProblems } = resolveLayerStacks(config, file);
   const dependents: number[][] = config.records.map(() => []);
   config.records.forEach((r, i) => {
@@ -337,5 +343,5 @@ export function buildGraph(config: NormConfig, descriptors: ReadonlyMap<string, 
     }
     return shared;
   });
-  return { layerStacks, layerProblems, dependents, resolutions, resultSizes, sharedBytes, ignored, droppedResults };
+  return { layerStacks, layerProblems, dependents, resolutions, resultSizes, sharedBytes, ignored, recordOrder, droppedResults };
 }

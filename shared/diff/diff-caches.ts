@@ -23,7 +23,7 @@ export function diffCaches(a: CacheModel, b: CacheModel): CacheDiff {
   let chainsBoth = 0;
   for (const id of chainsB.all) if (chainsA.all.has(id)) chainsBoth++;
 
-  const matches = matchRecords(a.norm, b.norm);
+  const matches = matchRecords(a.norm, b.norm, b.graph.recordOrder);
   const matchedA = new Uint8Array(a.norm.records.length);
   const matched: RecordMatch[] = [];
   matches.forEach((set, bi) => {

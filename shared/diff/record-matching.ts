@@ -12,51 +12,6 @@
  */
 import type { NormConfig, NormInput, NormRecord } from '../cache/parse-config';
 
-/** Records in dependency order: every record comes after the records it links to. Iterative (graphs can be deep). */
-export function dependencyOrder(config: NormConfig): number[] {
-  const { records } = config;
-  const n = records.length;
-  const state = new Uint8Array(n);
-  const order: number[] = [];
-  const recStack: number[] = [];
-  const slotStack: number[] = [];
-  const altStack: number[] = [];
-  for (let start = 0; start < n; start++) {
-    if (state[start]) continue;
-    state[start] = 1;
-    recStack.push(start);
-    slotStack.push(0);
-    altStack.push(0);
-    while (recStack.length > 0) {
-      const top = recStack.length - 1;
-      const inputs = records[recStack[top]].inputs;
-      const k = slotStack[top];
-      if (k >= inputs.length) {
-        order.push(recStack[top]);
-        recStack.pop();
-        slotStack.pop();
-        altStack.pop();
-        continue;
-      }
-      const j = altStack[top];
-      if (j >= inputs[k].length) {
-        slotStack[top] = k + 1;
-        altStack[top] = 0;
-        continue;
-      }
-      altStack[top] = j + 1;
-      const next = inputs[k][j].link;
-      // The graph was validated (no loops, links in range), so a record in progress is never met again.
-      if (state[next]) continue;
-      state[next] = 1;
-      recStack.push(next);
-      slotStack.push(0);
-      altStack.push(0);
-    }
-  }
-  return order;
-}
-
 export function indexByDigest(config: NormConfig): Map<string, number[]> {
   const map = new Map<string, number[]>();
   config.records.forEach((r, i) => {
@@ -83,10 +38,11 @@ export function satisfiedSlots(b: NormRecord, a: NormRecord, matches: Set<number
 }
 
 /** For every record of B, the set of A records it matches (children first, memoised through `matches`). */
-export function matchRecords(a: NormConfig, b: NormConfig): Set<number>[] {
+/** `orderB`: B's records with dependencies first (CacheGraph.recordOrder), so children are matched before parents. */
+export function matchRecords(a: NormConfig, b: NormConfig, orderB: readonly number[]): Set<number>[] {
   const byDigest = indexByDigest(a);
   const matches: Set<number>[] = b.records.map(() => new Set<number>());
-  for (const i of dependencyOrder(b)) {
+  for (const i of orderB) {
     const rb = b.records[i];
     const candidates = byDigest.get(rb.digest);
     if (!candidates) continue;
