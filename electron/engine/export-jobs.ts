@@ -4,8 +4,9 @@
  * the sink; cancelExport aborts the job's AbortSignal, which reaches every read and write.
  */
 import { randomUUID } from 'node:crypto';
-import { toContractError } from '../../shared/contract/errors';
-import type { EventSink, Params, Result } from '../../shared/contract/index';
+import { CacheError, toContractError } from '../../shared/contract/errors';
+import type { EventSink, ExportFinished, Params, Result } from '../../shared/contract/index';
+import type { ExportProgress } from '../../shared/export/types';
 import { previewExport, resolveForExport, runExport } from './exporter';
 import type { ExportRun } from './exporter';
 import type { OpenedSource } from './open-cache';
@@ -21,6 +22,7 @@ export interface ExportHandlers {
   previewExport(params: Params<'previewExport'>): Promise<Result<'previewExport'>>;
   startExport(params: Params<'startExport'>): Promise<Result<'startExport'>>;
   cancelExport(params: Params<'cancelExport'>): Promise<Result<'cancelExport'>>;
+  getExportJob(params: Params<'getExportJob'>): Promise<Result<'getExportJob'>>;
   /** Cancels every running job and waits until each has stopped (service shutdown). */
   cancelAll(): Promise<void>;
   /** Resolves when the job has finished (after its exportFinished event); for tests and the CLI. */
@@ -32,8 +34,27 @@ interface Job {
   done: Promise<void>;
 }
 
+interface JobState {
+  progress: ExportProgress | null;
+  finished: ExportFinished | null;
+}
+
+/** Outcomes kept for pages that reconnect after a job ended; the oldest are forgotten first. */
+const KEPT_OUTCOMES = 50;
+
 export function createExportHandlers(deps: ExportHandlerDeps): ExportHandlers {
   const jobs = new Map<string, Job>();
+  const states = new Map<string, JobState>();
+  const emit: EventSink = (event, payload) => {
+    const jobId = (payload as { jobId: string }).jobId;
+    const state = states.get(jobId);
+    if (state && event === 'exportProgress') state.progress = payload as ExportProgress;
+    if (state && event === 'exportFinished') {
+      state.finished = payload as ExportFinished;
+      for (const id of [...states.keys()].slice(0, Math.max(0, states.size - KEPT_OUTCOMES))) if (states.get(id)!.finished) states.delete(id);
+    }
+    deps.emit(event, payload);
+  };
   return {
     async previewExport({ cacheId, options }) {
       return previewExport(deps.opened(cacheId), options);
@@ -44,6 +65,7 @@ export function createExportHandlers(deps: ExportHandlerDeps): ExportHandlers {
       // Bad options are the caller's mistake: answer them now rather than as a failed job.
       resolveForExport(options);
       const jobId = randomUUID();
+      states.set(jobId, { progress: null, finished: null });
       const controller = new AbortController();
       const done = (async () => {
         try {
@@ -54,11 +76,11 @@ export function createExportHandlers(deps: ExportHandlerDeps): ExportHandlers {
             options,
             jobId,
             signal: controller.signal,
-            onProgress: (p) => deps.emit('exportProgress', p),
+            onProgress: (p) => emit('exportProgress', p),
           });
-          deps.emit('exportFinished', { jobId, ok: true, result });
+          emit('exportFinished', { jobId, ok: true, result });
         } catch (err) {
-          deps.emit('exportFinished', { jobId, ok: false, error: toContractError(err) });
+          emit('exportFinished', { jobId, ok: false, error: toContractError(err) });
         } finally {
           jobs.delete(jobId);
         }
@@ -72,6 +94,12 @@ export function createExportHandlers(deps: ExportHandlerDeps): ExportHandlers {
       if (!job) return { cancelled: false };
       job.controller.abort();
       return { cancelled: true };
+    },
+
+    async getExportJob({ jobId }) {
+      const state = states.get(jobId);
+      if (!state) throw new CacheError('not-found', `no export job with id ${jobId}`);
+      return { progress: state.progress, finished: state.finished };
     },
 
     async cancelAll() {

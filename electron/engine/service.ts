@@ -61,6 +61,7 @@ export function createService(options: ServiceOptions): Service {
     previewExport: exportHandlers.previewExport,
     startExport: exportHandlers.startExport,
     cancelExport: exportHandlers.cancelExport,
+    getExportJob: exportHandlers.getExportJob,
     async diffCaches({ a, b }) {
       const [left, right] = [opened(a), opened(b)];
       // Loaded on first use: most sessions never diff.

@@ -1,7 +1,8 @@
 /** Every request of the contract: name -> params -> result. Preload, web bridge, server and CLI all use these types. */
 import type { CacheView } from '../cache/view-types';
 import type { CacheDiff } from '../diff/types';
-import type { ExportOptions, ExportPreview } from '../export/types';
+import type { ExportOptions, ExportPreview, ExportProgress } from '../export/types';
+import type { ExportFinished } from './events';
 
 export interface StartupInfo {
   /** The source opened at start (CLI argument or the bundled demo), or null. */
@@ -60,6 +61,8 @@ export interface Requests {
   previewExport: { params: { cacheId: string; options: ExportOptions }; result: ExportPreview };
   startExport: { params: { cacheId: string; dest: string; options: ExportOptions }; result: { jobId: string } };
   cancelExport: { params: { jobId: string }; result: { cancelled: boolean } };
+  /** A job's latest progress and outcome: how a page catches up after its event stream dropped. */
+  getExportJob: { params: { jobId: string }; result: { progress: ExportProgress | null; finished: ExportFinished | null } };
   diffCaches: { params: { a: string; b: string }; result: CacheDiff };
   pickDirectory: { params: { title?: string }; result: { path: string | null } };
 }
@@ -80,6 +83,7 @@ export const REQUEST_NAMES = [
   'previewExport',
   'startExport',
   'cancelExport',
+  'getExportJob',
   'diffCaches',
   'pickDirectory',
 ] as const satisfies readonly RequestName[];

@@ -85,6 +85,7 @@ const VALIDATORS: { [N in RequestName]: Validator<N> } = {
     return { cacheId: str(o, 'cacheId')!, dest: str(o, 'dest')!, options: validateExportOptions(o.options ?? {}) };
   },
   cancelExport: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
+  getExportJob: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
   diffCaches: (raw) => {
     const o = object(raw, ['a', 'b']);
     return { a: str(o, 'a')!, b: str(o, 'b')! };

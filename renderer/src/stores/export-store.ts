@@ -65,6 +65,8 @@ export const exportStore = createStore<ExportState>()((set, get) => ({
     connectExportEvents();
     const startedAt = Date.now();
     const { jobId } = await api.request('startExport', { cacheId, dest, options });
+    heardFrom.set(jobId, Date.now());
+    ensureCatchUp();
     // Events can arrive before the answer: keep what they brought.
     set((s) => {
       const seen = s.jobs[jobId] ?? blankJob(jobId);
@@ -108,6 +110,7 @@ function flush(): void {
 }
 
 function onProgress(p: ExportProgress): void {
+  heardFrom.set(p.jobId, Date.now());
   const prev = pending.get(p.jobId);
   const lines = [...(prev?.lines ?? []), ...(p.lines ?? (p.text ? [p.text] : []))];
   if (!prev || prev.progress.seq <= p.seq) pending.set(p.jobId, { progress: p, lines });
@@ -123,6 +126,39 @@ function onFinished(f: ExportFinished): void {
   }
   flush();
   exportStore.setState((s) => ({ jobs: { ...s.jobs, [f.jobId]: { ...(s.jobs[f.jobId] ?? blankJob(f.jobId)), finished: f, finishedAt: Date.now(), cancelling: false } } }));
+}
+
+/** When each running job last sent anything; a silent job is asked for its state. */
+const heardFrom = new Map<string, number>();
+const SILENCE_MS = 2000;
+let catchUp: ReturnType<typeof setInterval> | null = null;
+
+/**
+ * Events can be lost while an event stream reconnects (browser mode). A job that has been silent for
+ * a while is asked for its latest progress and outcome, so the dialog never hangs on a stale bar.
+ */
+function ensureCatchUp(): void {
+  if (catchUp) return;
+  catchUp = setInterval(() => {
+    const running = Object.values(exportStore.getState().jobs).filter((j) => !j.finished);
+    if (running.length === 0) {
+      clearInterval(catchUp!);
+      catchUp = null;
+      return;
+    }
+    for (const job of running) {
+      if (Date.now() - (heardFrom.get(job.jobId) ?? 0) < SILENCE_MS) continue;
+      heardFrom.set(job.jobId, Date.now());
+      api.request('getExportJob', { jobId: job.jobId }).then(
+        (state) => {
+          const seen = exportStore.getState().jobs[job.jobId]?.progress;
+          if (state.progress && (!seen || state.progress.seq > seen.seq)) onProgress(state.progress);
+          if (state.finished && !exportStore.getState().jobs[job.jobId]?.finished) onFinished(state.finished);
+        },
+        () => undefined,
+      );
+    }
+  }, SILENCE_MS / 2);
 }
 
 let connected = false;

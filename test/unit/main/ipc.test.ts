@@ -21,6 +21,7 @@ const VALID: { [N in RequestName]: Params<N> } = {
   previewExport: { cacheId: 'c1', options: { compression: 'zstd' } },
   startExport: { cacheId: 'c1', dest: '/out', options: {} },
   cancelExport: { jobId: 'j1' },
+  getExportJob: { jobId: 'j1' },
   diffCaches: { a: 'c1', b: 'c2' },
   pickDirectory: { title: 'Export to' },
 };

@@ -114,6 +114,8 @@ describe('browser mode server', () => {
     assert.equal(missing.error.code, 'missing-blob');
     assert.match(missing.error.message, /sha256:[0-9a-f]{64}/);
     assert.doesNotMatch(missing.error.message, /\n\s+at /, 'no stack trace');
+    const job = JSON.parse((await api('getExportJob', { jobId: 'nope' })).body);
+    assert.deepEqual(job, { ok: false, error: { code: 'not-found', message: 'no export job with id nope' } });
     const notJson = await call(server.port, '/api/getStartup', { method: 'POST', headers: { 'content-type': 'application/json', 'x-cachescope-token': server.token }, body: '{' });
     assert.equal(JSON.parse(notJson.body).error.code, 'bad-request');
   });
