@@ -21,26 +21,24 @@ import type {
 /** BuildKit's importer refuses manifests and configs over 1 MiB (`blob %s is too large (%d > %d)`). */
 export const IMPORT_LIMIT = 1 << 20;
 
-export interface CacheModel {
+/** What a source contributes to a model, whatever its form. */
+interface CacheParts {
   source: string;
   variant: ManifestVariant;
   manifest: ManifestInfo | null;
   parsedManifest: ParsedManifest | null;
   config: ConfigInfo;
   norm: NormConfig;
+}
+
+export interface CacheModel extends CacheParts {
   /** Blob digest -> descriptor: BuildKit's DescriptorProvider (the last descriptor for a digest wins). */
   descriptors: Map<string, Descriptor>;
   graph: CacheGraph;
   warnings: CacheWarning[];
 }
 
-export interface AssembleInput {
-  source: string;
-  variant: ManifestVariant;
-  manifest: ManifestInfo | null;
-  parsedManifest: ParsedManifest | null;
-  config: ConfigInfo;
-  norm: NormConfig;
+export interface AssembleInput extends CacheParts {
   /** Extra descriptors, e.g. the image layers (with diffIDs from the image config) for inline cache. */
   extraDescriptors?: Descriptor[];
   warnings?: CacheWarning[];

@@ -1,13 +1,13 @@
 /** Words for a divergence: what changed, what the changed record is, and what it cost. */
 import type { NormConfig } from '../cache/parse-config';
+import { shortDigest as shortOciDigest } from '../oci/digest';
 import { formatBytesSI } from '../util/bytes';
 import type { Divergence } from './types';
 
 /** `sha256:0123456789ab…`: enough to find it in `inspect` output, short enough for one line. */
-export function shortDigest(d: string | null): string {
+function shortDigest(d: string | null): string {
   if (!d) return '(none)';
-  const colon = d.indexOf(':');
-  return colon < 0 ? d.slice(0, 12) : `${d.slice(0, colon + 1 + 12)}…`;
+  return d.includes(':') ? `${shortOciDigest(d)}…` : shortOciDigest(d);
 }
 
 function inputs(n: number): string {

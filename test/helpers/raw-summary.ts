@@ -1,17 +1,12 @@
 /** Computes a layout's summary straight from its raw JSON, independently of the engine, for assertions. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CacheSummary } from '../../shared/cache/view-types';
 
-export interface RawSummary {
+/** The counts are the engine's CacheSummary, computed here from the raw JSON without its code. */
+export interface RawSummary extends CacheSummary {
   manifestDigest: string;
   configDigest: string;
-  layerEntries: number;
-  uniqueBlobs: number;
-  records: number;
-  recordsWithResults: number;
-  roots: number;
-  missingBlobs: number;
-  totalBytes: number;
 }
 
 const blob = (dir: string, digest: string) => join(dir, 'blobs', ...digest.split(':'));
