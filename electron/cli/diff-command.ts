@@ -1,16 +1,18 @@
 /**
  * `cachescope diff <A> <B> [--json]`: what changed between two caches and why B missed the cache.
  * Exit codes as diffoci: 0 same, 1 different, 2 error (thrown errors become 2 in main.ts, and with
- * --json also `{"error":{code,message}}` on stdout).
+ * --json also `{"error":{code,message}}` on stdout). A change of form alone (index vs image manifest,
+ * OCI vs Docker media types) is a difference, named under "form changed:". Sizes are SI (diffBytes).
  */
 import { CacheError } from '../../shared/contract/errors';
 import { oneLine } from '../../shared/cache/json-text';
 import { diffCaches } from '../../shared/diff/diff-caches';
 import type { CacheDiff } from '../../shared/diff/types';
+import { diffBytes } from '../../shared/diff/units';
 import { shortDigest } from '../../shared/oci/digest';
 import { openCacheSource } from '../engine/open-cache';
 import type { OpenedSource } from '../engine/open-cache';
-import { formatBytes, table } from './format';
+import { table } from './format';
 import type { CommandIo } from './io';
 
 const USAGE = 'usage: cachescope diff <A> <B> [--json]';
@@ -28,7 +30,7 @@ async function open(source: string): Promise<OpenedSource> {
 }
 
 function sized(n: number): string {
-  return `${formatBytes(n)} (${n} bytes)`;
+  return `${diffBytes(n)} (${n} bytes)`;
 }
 
 function some<T>(items: T[], render: (item: T) => string): string[] {
@@ -52,6 +54,11 @@ export function renderDiff(diff: CacheDiff, a: OpenedSource, b: OpenedSource): s
   } else {
     lines.push('different');
   }
+  if (diff.form.changed) {
+    // A form change alone is a difference (exit 1, as diffoci): say it first, it explains the rest.
+    lines.push('', 'form changed:');
+    lines.push(...diff.form.changes.map((c) => `  ${c}`));
+  }
   lines.push('');
   lines.push(
     table([
@@ -59,18 +66,18 @@ export function renderDiff(diff: CacheDiff, a: OpenedSource, b: OpenedSource): s
       ['blobs only in A (dropped)', String(s.blobsOnlyA), sized(s.bytesOnlyA)],
       ['blobs in both (reused)', String(s.blobsBoth), sized(s.bytesBoth)],
       ['blobs only in B (new)', String(s.blobsOnlyB), sized(s.bytesOnlyB)],
-      ['recompressed, not rebuilt', String(s.recompressed), `A ${formatBytes(s.recompressedBytesA)}, B ${formatBytes(s.recompressedBytesB)}`],
+      ['recompressed, not rebuilt', String(s.recompressed), `A ${diffBytes(s.recompressedBytesA)}, B ${diffBytes(s.recompressedBytesB)}`],
       ['layer chains in both / only A / only B', `${s.chainsBoth} / ${s.chainsOnlyA} / ${s.chainsOnlyB}`, ''],
       ['records matched / new / gone', `${s.recordsMatched} / ${s.recordsNew} / ${s.recordsGone}`, ''],
       ['records with a changed result', String(s.recordsResultChanged), ''],
       ['records with changed links', String(s.recordsLinksChanged), ''],
     ]),
   );
-  lines.push('', `A could have served ${(s.reusableShare * 100).toFixed(1)}% of B's result bytes (${formatBytes(s.reusableBytes)} of ${formatBytes(s.resultBytesB)})`);
+  lines.push('', `A could have served ${(s.reusableShare * 100).toFixed(1)}% of B's result bytes (${diffBytes(s.reusableBytes)} of ${diffBytes(s.resultBytesB)})`);
   const recompressed = diff.blobs.filter((r) => r.side === 'b' && r.recompressedFrom);
   if (recompressed.length > 0) {
     lines.push('', 'recompressed, not rebuilt (same diffID, other blob):');
-    lines.push(...some(recompressed, (r) => `  ${shortDigest(r.recompressedFrom!)} → ${shortDigest(r.digest)}  ${formatBytes(r.size)}  diffID ${r.diffID ? shortDigest(r.diffID) : '-'}`));
+    lines.push(...some(recompressed, (r) => `  ${shortDigest(r.recompressedFrom!)} → ${shortDigest(r.digest)}  ${diffBytes(r.size)}  diffID ${r.diffID ? shortDigest(r.diffID) : '-'}`));
   }
   if (diff.newRecords.length > 0 || diff.goneRecords.length > 0) {
     lines.push('', `new records (B): ${diff.newRecords.length ? diff.newRecords.map((i) => `#${i}`).join(' ') : '-'}`);

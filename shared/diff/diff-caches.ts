@@ -8,7 +8,9 @@ import type { CacheModel } from '../cache/model';
 import { contentChecksumKeys, firstDivergence, rebuiltRecords } from './divergence';
 import type { WalkContext } from './divergence';
 import { explanation } from './explain';
+import { diffForms } from './form-diff';
 import { ChainInterner, blobsOf, contentOf, diffBlobs, heldContent, indexChains } from './layer-diff';
+import { OwnLayers } from './rebuilt-layers';
 import { indexByDigest, matchRecords, sameLinks } from './record-matching';
 import type { CacheDiff, DiffSummary, Divergence, RecordMatch } from './types';
 
@@ -84,11 +86,12 @@ export function diffCaches(a: CacheModel, b: CacheModel): CacheDiff {
 
   const ctx: WalkContext = { a: a.norm, b: b.norm, matches, byDigestA: indexByDigest(a.norm), checksumKey: contentChecksumKeys(b.norm) };
   const divergences: Divergence[] = [];
+  const own = new OwnLayers(b);
   b.graph.dependents.forEach((deps, leaf) => {
     if (deps.length > 0 || matches[leaf].size > 0) return;
     const point = firstDivergence(leaf, ctx);
     const rebuilt = rebuiltRecords(leaf, point.record, b.norm, b.graph.dependents, matches);
-    const missing = [...resultBlobs(rebuilt)].filter((blob) => !servedByA(blob));
+    const missing = [...new Set(rebuilt.flatMap((r) => own.blobs(r)))].filter((blob) => !servedByA(blob));
     const partial = { ...point, leaf, rebuiltRecords: rebuilt, rebuiltLayers: missing.length, rebuiltBytes: missing.reduce((s, blob) => s + sizeB(blob), 0) };
     divergences.push({ ...partial, explanation: explanation(partial, a.norm, b.norm) });
   });
@@ -119,7 +122,9 @@ export function diffCaches(a: CacheModel, b: CacheModel): CacheDiff {
     chainsOnlyA: chainsA.all.size - chainsBoth,
     chainsOnlyB: chainsB.all.size - chainsBoth,
   };
+  const form = diffForms(a, b);
   const identical =
+    !form.changed &&
     rows.every((r) => r.side === 'both') &&
     summary.chainsOnlyA === 0 &&
     summary.chainsOnlyB === 0 &&
@@ -127,5 +132,5 @@ export function diffCaches(a: CacheModel, b: CacheModel): CacheDiff {
     goneRecords.length === 0 &&
     resultChanged.length === 0 &&
     linksChanged.length === 0;
-  return { identical, summary, blobs: rows, matched, newRecords, goneRecords, resultChanged, linksChanged, divergences };
+  return { identical, form, summary, blobs: rows, matched, newRecords, goneRecords, resultChanged, linksChanged, divergences };
 }

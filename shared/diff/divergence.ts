@@ -3,7 +3,7 @@
  * the records A still has, and name the first input that diverged; then count what had to be rebuilt
  * above it.
  */
-import type { NormConfig } from '../cache/parse-config';
+import type { NormConfig, NormInput } from '../cache/parse-config';
 import { satisfiedSlots } from './record-matching';
 import type { Divergence } from './types';
 
@@ -43,13 +43,45 @@ export function kindOf(ctx: WalkContext, record: number): Divergence['kind'] {
   return ctx.checksumKey[record] ? 'content-checksum' : 'source';
 }
 
+/** Unmatched links of a slot, by link index: deterministic whatever order the config lists them in. */
+function unmatchedLinks(ctx: WalkContext, slot: NormInput[]): NormInput[] {
+  return slot.filter((l) => ctx.matches[l.link].size === 0).sort((x, y) => x.link - y.link);
+}
+
+/** A slot none of whose alternatives A serves: BuildKit could not satisfy it with any key it had. */
+function slotLost(ctx: WalkContext, slot: NormInput[]): boolean {
+  return slot.every((l) => ctx.matches[l.link].size === 0);
+}
+
 /**
- * From an unmatched leaf, the first input whose record A did not have. At each record the A record
- * with the same digest and input count that agrees on the most slots is the one B was meant to reuse
- * (the lowest index on ties); in its first unsatisfied slot, a link to a record whose digest A knows
- * but whose inputs changed is followed down (the change is further down). Otherwise the change is
- * here: the content checksum when it changed ("your files changed", the usual cause), else the first
- * changed link. Deterministic: links are taken in index order.
+ * Whether the change behind an unmatched record lies further down: A knows its key (so its inputs or
+ * selectors changed), or its key is new and one of its slots lost every alternative (so what it was
+ * built on changed too, and its own key changed because of that).
+ */
+function changeIsBelow(ctx: WalkContext, record: number): boolean {
+  if (ctx.matches[record].size > 0) return false;
+  const r = ctx.b.records[record];
+  if (ctx.byDigestA.has(r.digest)) return true;
+  return r.inputs.some((slot) => slotLost(ctx, slot));
+}
+
+/** The changed link of a slot: a changed content checksum first ("your files changed", the usual cause), else the first. */
+function changedLink(ctx: WalkContext, links: NormInput[]): NormInput | undefined {
+  return links.find((l) => l.selector === null && ctx.checksumKey[l.link]) ?? links[0];
+}
+
+/**
+ * From an unmatched leaf, the first change: walk down through records A cannot serve until the
+ * deepest one whose inputs are all served except the changed one.
+ *
+ * At a record whose key A knows with the same input count, the A record that agrees on the most
+ * slots is the one B was meant to reuse (the lowest index on ties); its first unsatisfied slot is
+ * where B went another way. At a record whose key is new, the first slot that lost every
+ * alternative is. In that slot a link whose change lies further down (`changeIsBelow`) is followed,
+ * known keys first, then by link index; under a new key, any op is. Otherwise the change is here:
+ * the changed link of that slot (a root: a source or a content checksum; or, under a known key, an
+ * op that A did not have, named with what A had), or, for a new key whose every slot is still
+ * served, the key itself (slot -1: its definition changed). Deterministic.
  */
 export function firstDivergence(leaf: number, ctx: WalkContext): DivergencePoint {
   const { a, b, matches, byDigestA } = ctx;
@@ -60,9 +92,26 @@ export function firstDivergence(leaf: number, ctx: WalkContext): DivergencePoint
     const sameDigest = byDigestA.get(rb.digest) ?? [];
     const candidates = sameDigest.filter((j) => a.records[j].inputs.length === rb.inputs.length);
     if (candidates.length === 0) {
-      // The key itself is new, or A knew it with another number of inputs (a dependency added or removed).
-      const other = sameDigest.length > 0 ? sameDigest[0] : null;
-      return { record, slot: -1, selector: null, selectorA: null, digestA: other === null ? null : rb.digest, digestB: rb.digest, recordA: other, kind: kindOf(ctx, record) };
+      const lost = sameDigest.length === 0 ? rb.inputs.findIndex((slot) => slotLost(ctx, slot)) : -1;
+      if (lost < 0) {
+        // The key is new with every input served, or A knew it with another number of inputs
+        // (a dependency added or removed): the definition of this record changed.
+        const other = sameDigest.length > 0 ? sameDigest[0] : null;
+        return { record, slot: -1, selector: null, selectorA: null, digestA: other === null ? null : rb.digest, digestB: rb.digest, recordA: other, kind: kindOf(ctx, record) };
+      }
+      const links = unmatchedLinks(ctx, rb.inputs[lost]);
+      // Under a new key any op is followed: A has no record here to name what the slot held before.
+      const deeper =
+        links.find((l) => byDigestA.has(b.records[l.link].digest)) ??
+        links.find((l) => changeIsBelow(ctx, l.link)) ??
+        links.find((l) => b.records[l.link].inputs.length > 0);
+      if (deeper) {
+        record = deeper.link;
+        continue;
+      }
+      // A new key over a changed root (a source or a content checksum): the root is the first change.
+      const changed = changedLink(ctx, links)!;
+      return { record, slot: lost, selector: changed.selector, selectorA: null, digestA: null, digestB: b.records[changed.link].digest, recordA: null, kind: kindOf(ctx, changed.link) };
     }
     let best = candidates[0];
     let bestSat = satisfiedSlots(rb, a.records[best], matches);
@@ -80,13 +129,13 @@ export function firstDivergence(leaf: number, ctx: WalkContext): DivergencePoint
     const slot = bestSat.indexOf(false);
     const ra = a.records[best];
     const linksB = [...rb.inputs[slot]].sort((x, y) => x.link - y.link);
-    const deeper = linksB.find((l) => matches[l.link].size === 0 && byDigestA.has(b.records[l.link].digest));
+    const changedLinks = unmatchedLinks(ctx, rb.inputs[slot]);
+    const deeper = changedLinks.find((l) => byDigestA.has(b.records[l.link].digest)) ?? changedLinks.find((l) => changeIsBelow(ctx, l.link));
     if (deeper) {
       record = deeper.link;
       continue;
     }
-    const changedLinks = linksB.filter((l) => matches[l.link].size === 0);
-    const changed = changedLinks.find((l) => l.selector === null && ctx.checksumKey[l.link]) ?? changedLinks[0] ?? linksB[0];
+    const changed = changedLink(ctx, changedLinks) ?? linksB[0];
     // What A had in that slot: the link with the same selector, else (a changed selector) the link to the
     // record B still links to, else the first.
     const linkA =

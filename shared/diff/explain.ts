@@ -1,7 +1,7 @@
 /** Words for a divergence: what changed, what the changed record is, and what it cost. */
 import type { NormConfig } from '../cache/parse-config';
 import { shortDigest as shortOciDigest } from '../oci/digest';
-import { formatBytesSI } from '../util/bytes';
+import { diffBytes } from './units';
 import type { Divergence } from './types';
 
 /** `sha256:0123456789ab…`: enough to find it in `inspect` output, short enough for one line. */
@@ -23,7 +23,7 @@ export function describe(kind: Divergence['kind'], inputCount: number, selector:
 }
 
 export function explanation(d: Omit<Divergence, 'explanation'>, a: NormConfig, b: NormConfig): string {
-  const cost = `${d.rebuiltLayers} layer${d.rebuiltLayers === 1 ? '' : 's'}, ${formatBytesSI(d.rebuiltBytes)} rebuilt above it`;
+  const cost = `${d.rebuiltLayers} layer${d.rebuiltLayers === 1 ? '' : 's'}, ${diffBytes(d.rebuiltBytes)} rebuilt above it`;
   if (d.slot < 0) {
     const n = b.records[d.record].inputs.length;
     if (d.recordA !== null) {
@@ -33,10 +33,15 @@ export function explanation(d: Omit<Divergence, 'explanation'>, a: NormConfig, b
     const what = n === 0 ? 'a source record' : `an op with ${inputs(n)}`;
     return `record #${d.record} is new: no record of A has its key ${shortDigest(d.digestB)} (${what}; its definition changed); ${cost}`;
   }
+  const rb = b.records[d.record];
+  const linked = rb.inputs[d.slot].find((l) => l.selector === d.selector && b.records[l.link].digest === d.digestB);
+  const what = describe(d.kind, linked ? b.records[linked.link].inputs.length : 0, d.selector);
+  if (d.recordA === null) {
+    // A new key over a changed root: A has no record with this key, so nothing says what the slot held before.
+    return `input ${d.slot} of record #${d.record} changed: ${what} ${shortDigest(d.digestB)} is new, and so is the record's own key ${shortDigest(rb.digest)}; ${cost}`;
+  }
   if (d.digestA === d.digestB && d.selector !== d.selectorA) {
     return `input ${d.slot} of record #${d.record} changed its selector: ${shortDigest(d.selectorA)} → ${shortDigest(d.selector)} on the same record ${shortDigest(d.digestB)}; ${cost}`;
   }
-  const linked = b.records[d.record].inputs[d.slot].find((l) => l.selector === d.selector && b.records[l.link].digest === d.digestB);
-  const what = describe(d.kind, linked ? b.records[linked.link].inputs.length : 0, d.selector);
   return `input ${d.slot} of record #${d.record} changed: ${what} ${shortDigest(d.digestA)} → ${shortDigest(d.digestB)}; ${cost}`;
 }

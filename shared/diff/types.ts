@@ -1,4 +1,26 @@
 /** The result of diffing two caches (A = before, B = after). */
+import type { ManifestVariant } from '../cache/view-types';
+
+/** How a cache is packaged: what BuildKit's `image-manifest` and `oci-mediatypes` export options decide. */
+export interface CacheForm {
+  /** 'image-manifest' (one OCI/Docker image manifest), 'index' (a manifest list), 'legacy-index', 'config-only', 'inline'. */
+  variant: ManifestVariant;
+  /** The manifest's (or manifest list's) media type, or null when the source has no manifest. */
+  manifestMediaType: string | null;
+  /** Distinct media types of the layer descriptors, sorted. */
+  layerMediaTypes: string[];
+  /** The media type family of the manifest and its layers: 'mixed' when they disagree, null when nothing is typed. */
+  mediaTypes: 'oci' | 'docker' | 'mixed' | null;
+}
+
+/** The two forms and what differs between them. A form change alone makes two caches different (as diffoci: exit 1). */
+export interface FormDiff {
+  a: CacheForm;
+  b: CacheForm;
+  changed: boolean;
+  /** One line per difference, e.g. `manifest form: index → image-manifest`, `media types: OCI → Docker`. Empty when unchanged. */
+  changes: string[];
+}
 
 export interface BlobDiffRow {
   digest: string;
@@ -21,17 +43,21 @@ export interface RecordMatch {
 export interface Divergence {
   /** Leaf record of B (nothing links to it: a final result) with no match in A. */
   leaf: number;
-  /** The record of B whose input diverged. */
+  /**
+   * The record of B where the first change is: the deepest record, walking down from the leaf through
+   * records A cannot serve (new keys, and known keys whose inputs changed), whose inputs are all
+   * served except the changed one (`slot`), or whose own key changed (slot -1).
+   */
   record: number;
   /** The input slot that diverged, or -1 when the record's own key is new (no record of A has its digest and input count). */
   slot: number;
   /** B's selector on the diverged link, and the selector A had there. */
   selector: string | null;
   selectorA: string | null;
-  /** Digest A had there, or null when A had nothing comparable. */
+  /** Digest A had there, or null when A had nothing comparable (the record's own key is new too). */
   digestA: string | null;
   digestB: string;
-  /** The record index in A that was compared, if any. */
+  /** The record index in A that was compared, or null when A has no record with this key. */
   recordA: number | null;
   /** What B's record at the divergence is: a source (root), a content-checksum key, or an op. */
   kind: 'source' | 'content-checksum' | 'op';
@@ -40,7 +66,10 @@ export interface Divergence {
    * unmatched record on a path between them. Their results are what had to be rebuilt.
    */
   rebuiltRecords: number[];
-  /** Distinct blobs of those records' results whose content A does not hold, and their bytes. */
+  /**
+   * The layers those records' builds added (each result's stack above what it was built on, never
+   * the layers below the change) whose content A does not hold: distinct blobs, and their bytes.
+   */
   rebuiltLayers: number;
   rebuiltBytes: number;
   explanation: string;
@@ -80,8 +109,13 @@ export interface DiffSummary {
 }
 
 export interface CacheDiff {
-  /** Nothing differs: the same blobs, chains, records, links and results (the config bytes may still differ, e.g. in layer order). */
+  /**
+   * Nothing differs: the same form, blobs, chains, records, links and results (the config bytes may
+   * still differ, e.g. in layer order).
+   */
   identical: boolean;
+  /** Manifest form and media types of each side; a form change alone makes `identical` false (diffoci's exit 1). */
+  form: FormDiff;
   summary: DiffSummary;
   blobs: BlobDiffRow[];
   /** Every (A, B) pair of matching records, by a then b. Duplicate keys can match more than once. */

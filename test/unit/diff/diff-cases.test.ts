@@ -279,3 +279,119 @@ describe('diff: hand-built pairs', () => {
     assert.equal(d.summary.chainsBoth, 3);
   });
 });
+
+/**
+ * Issue 8, item 6: the first divergence is the deepest change, found by walking down through new keys
+ * and keys whose inputs changed, and what was rebuilt is counted from there: each rebuilt record's own
+ * layers, never the base layers below the change.
+ */
+describe('diff: the first change under chains of new keys', () => {
+  const ROOT_SEL = dg('selector /');
+  /** Issue 8's cache, with its record numbers: leaf #6 → #12 (new key) → #16 (changed inputs) → #10 ← #13 (changed checksum). */
+  function issueCache(v: 1 | 2) {
+    const layers: LayerSpec[] = [
+      { blob: dg('base0'), parent: -1, size: 5_000_000 },
+      // The base key is the same on both sides, but B's base result differs below the change: not rebuilt above it.
+      { blob: dg(`base1-v${v}`), parent: 0, diffID: dg(`base1-diff-v${v}`), size: 8_000_000 },
+      { blob: dg(`copy-v${v}`), parent: 1, size: 20_000_000 },
+      { blob: dg(`package-v${v}`), parent: 2, size: 30_000_000 },
+      { blob: dg(`label-v${v}`), parent: 3, size: 15_000_000 },
+      { blob: dg(`final-v${v}`), parent: 4, size: 10_000_000 },
+    ];
+    const records: RecordSpec[] = Array.from({ length: 17 }, (_, i) => ({ digest: dg(`unrelated root ${i}@0`) }));
+    records[0] = { digest: dg('docker-image://base@0'), result: 1 };
+    records[6] = { digest: dg(`entrypoint v${v}@0`), inputs: [[[12]]], result: 5 };
+    records[10] = { digest: dg('copy src@0'), inputs: [[[0]], [[13]]], result: 2 };
+    records[12] = { digest: dg(`label build=v${v}@0`), inputs: [[[16]]], result: 4 };
+    records[13] = { digest: dg(`src checksum v${v}@-1`) };
+    records[16] = { digest: dg('run mvn package@0'), inputs: [[[10, ROOT_SEL]]], result: 3 };
+    return buildModel(layers, records);
+  }
+
+  it("issue 8's chain: names #10's changed content checksum (#13), and 4 layers rebuilt above it, not 5", () => {
+    const d = diffCaches(issueCache(1), issueCache(2));
+    assert.deepEqual(d.newRecords, [6, 10, 12, 13, 16]);
+    assert.equal(d.divergences.length, 1);
+    const v = d.divergences[0];
+    assert.deepEqual(
+      [v.leaf, v.record, v.slot, v.kind, v.recordA, v.digestA, v.digestB],
+      [6, 10, 1, 'content-checksum', 10, dg('src checksum v1@-1'), dg('src checksum v2@-1')],
+    );
+    assert.deepEqual(v.rebuiltRecords, [6, 10, 12, 16], 'the chain from #10 up to the leaf');
+    // One layer of its own per rebuilt record (copy, package, label, entrypoint); the base layer below #10 is not counted.
+    assert.deepEqual([v.rebuiltLayers, v.rebuiltBytes], [4, 75_000_000]);
+    assert.equal(
+      v.explanation,
+      `input 1 of record #10 changed: content checksum of its files (no selector) ${short(dg('src checksum v1@-1'))}… → ${short(dg('src checksum v2@-1'))}…; 4 layers, 75 MB rebuilt above it`,
+    );
+  });
+
+  it('every key above a changed content checksum is new: named at the deepest new key, over the checksum', () => {
+    const cache = (v: number) =>
+      buildModel(
+        [
+          { blob: dg('base'), parent: -1, size: 1_000_000 },
+          { blob: dg(`copy ${v}`), parent: 0, size: 2_000_000 },
+          { blob: dg(`run ${v}`), parent: 1, size: 3_000_000 },
+          { blob: dg(`final ${v}`), parent: 2, size: 4_000_000 },
+        ],
+        [
+          { digest: dg('base@0'), result: 0 },
+          { digest: dg(`sum ${v}@-1`) },
+          { digest: dg(`copy ${v}@0`), inputs: [[[0]], [[1]]], result: 1 },
+          { digest: dg(`run ${v}@0`), inputs: [[[2]]], result: 2 },
+          { digest: dg(`final ${v}@0`), inputs: [[[3]]], result: 3 },
+        ],
+      );
+    const d = diffCaches(cache(1), cache(2));
+    const v = d.divergences[0];
+    assert.deepEqual([v.leaf, v.record, v.slot, v.kind, v.recordA, v.digestA, v.digestB], [4, 2, 1, 'content-checksum', null, null, dg('sum 2@-1')]);
+    assert.deepEqual(v.rebuiltRecords, [2, 3, 4]);
+    assert.deepEqual([v.rebuiltLayers, v.rebuiltBytes], [3, 9_000_000]);
+    assert.equal(
+      v.explanation,
+      `input 1 of record #2 changed: content checksum of its files (no selector) ${short(dg('sum 2@-1'))}… is new, and so is the record's own key ${short(dg('copy 2@0'))}…; 3 layers, 9.0 MB rebuilt above it`,
+    );
+  });
+
+  it('new keys over a new key whose inputs are all served: that key is the change (its definition)', () => {
+    const cache = (v: number) =>
+      buildModel(
+        [
+          { blob: dg('base'), parent: -1, size: 1_000_000 },
+          { blob: dg(`x ${v}`), parent: 0, size: 2_000_000 },
+          { blob: dg(`y ${v}`), parent: 1, size: 3_000_000 },
+        ],
+        [
+          { digest: dg('base@0'), result: 0 },
+          { digest: dg(`x ${v}@0`), inputs: [[[0]]], result: 1 },
+          { digest: dg(`y ${v}@0`), inputs: [[[1]]], result: 2 },
+        ],
+      );
+    const v = diffCaches(cache(1), cache(2)).divergences[0];
+    assert.deepEqual([v.leaf, v.record, v.slot, v.rebuiltRecords, v.rebuiltLayers], [2, 1, -1, [1, 2], 2]);
+    assert.match(v.explanation, /^record #1 is new: no record of A has its key sha256:\w{12}… \(an op with 1 input; its definition changed\); 2 layers, 5\.0 MB rebuilt above it$/);
+  });
+
+  it('a known key over new keys over a changed checksum: the walk passes through both kinds', () => {
+    const cache = (v: number) =>
+      buildModel(
+        [
+          { blob: dg('base'), parent: -1, size: 1_000_000 },
+          { blob: dg(`copy ${v}`), parent: 0, size: 2_000_000 },
+          { blob: dg(`gen ${v}`), parent: 1, size: 3_000_000 },
+          { blob: dg(`top ${v}`), parent: 2, size: 4_000_000 },
+        ],
+        [
+          { digest: dg('base@0'), result: 0 },
+          { digest: dg(`sum ${v}@-1`) },
+          { digest: dg('copy@0'), inputs: [[[0]], [[1]]], result: 1 },
+          { digest: dg(`generate ${v}@0`), inputs: [[[2]]], result: 2 },
+          // The leaf's own key is unchanged: it is known, with a changed input.
+          { digest: dg('top@0'), inputs: [[[3]]], result: 3 },
+        ],
+      );
+    const v = diffCaches(cache(1), cache(2)).divergences[0];
+    assert.deepEqual([v.leaf, v.record, v.slot, v.kind, v.recordA, v.rebuiltRecords, v.rebuiltLayers], [4, 2, 1, 'content-checksum', 2, [2, 3, 4], 3]);
+  });
+});

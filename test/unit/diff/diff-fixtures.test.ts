@@ -3,32 +3,23 @@
  * diffed against their current (tag latest) manifest, and a generated cache against a copy of it,
  * rewritten on disk the way BuildKit writes configs, with one source record changed.
  *
- * Checked by hand once (`cachescope diff DIR@<orphan> DIR`, then reading both configs side by side):
+ * The numbers are not pinned: every result is checked against the independent oracle
+ * (raw-oracle.ts, reading the raw JSON), and what a user reads is checked against it (the record and
+ * digests the explanation names, the cost it states, that the rebuilt bytes are the new content).
  *
  * dto-pattern (a Maven build: a build stage whose sources are copied in, a runtime stage that copies
  * the jar out). Three orphans; index.json's latest is cca1d753…, the newest.
- * - oldest (6f73415a…) → latest: the final record ba9787fd… (#12 in latest, the COPY --from of the
- *   runtime stage) links in slot 1 the content checksum of what it copies (63a1630c… then, 295cd62e…
- *   now) and the build stage's output 4200c4c6… with selector cec893…. The oldest cache has no
- *   4200c4c6… at all (its build stage was another op, 01a2c421…), so the walk cannot go further down
- *   and the changed checksum is the answer. Rebuilt above it: only ba9787fd…'s own top layer
- *   fc1ffdf6… (48,372,659 bytes), the rest of its stack is base layers A has. Blob for blob: 3 left
- *   (11ed2c7f…, 4a2c4991…, aa99086c…), 3 arrived (2c896521…, fc1ffdf6…, fc260610…), 15 stayed; 8
- *   records matched (the base image, WORKDIR and dependency-download steps), 6 new, 6 gone.
- * - middle (780702ec…) → latest: here A does have 4200c4c6… (with other inputs), so the walk follows
- *   it to d340c4b5… (#13, COPY of the sources onto the dependency layer): its slot 0 (24a7fcf7…)
- *   still matches, its slot 1 went from 9fc64261… to ac3ced56…: a root linked without selector in a
- *   COPY's source slot, the checksum of the copied sources (the build context's own key is random and
- *   never exported). Rebuilt above it: #13, #5 (4200c4c6…, the build) and #12: 3 layers, 96,761,187
- *   bytes, exactly the 3 blobs only in latest. 9 records matched, 5 new, 5 gone.
+ * - oldest (6f73415a…) → latest: the final record ba9787fd… (the COPY --from of the runtime stage)
+ *   links a changed content checksum, but that checksum is of the build stage's output, itself a new
+ *   key (4200c4c6…) over the COPY of the sources (d340c4b5…), whose slot 0 is the dependency step:
+ *   a new key (24a7fcf7…, was d4b2aa3e…) over inputs A still has. That op's definition is the first
+ *   change; everything above it (3 layers, the 3 blobs only in latest) was rebuilt.
+ * - middle (780702ec…) → latest: the dependency step is unchanged; the walk goes down to d340c4b5…,
+ *   whose slot 1 (the checksum of the copied sources) changed.
  * - 2fefebfc… → latest: the configs differ only in the order of the four layer entries of the empty
  *   layer 4f4fb700… (sort ties); same blobs, chains, records and results: identical.
- * margo-sandbox: one orphan (3fee9c11…), same layers and blobs as latest, same createdAt everywhere:
- * nothing was rebuilt. Latest has 3 more keys: root 41df1be4…, op 0b7ec3a1… over it (#1) and
- * ed195c70… over that (#21), which BuildKit added as extra alternatives (backlinks) to the slots of
- * 393f2de1… and 68281547…; every slot still shares an alternative with the orphan, so those keys are
- * the same keys with changed links, and every final result is served (no divergence). The orphan's
- * unlinked root e083d5c7… is gone.
+ * margo-sandbox: one orphan (3fee9c11…), same layers and blobs as latest: nothing was rebuilt; latest
+ * has keys that BuildKit added as extra alternatives (backlinks), so some keys changed links only.
  */
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -40,12 +31,15 @@ import { marshalConfig, marshalIndex, marshalManifest } from '../../../shared/ca
 import { sortConfig } from '../../../shared/cache/sort-config';
 import { diffCaches } from '../../../shared/diff/diff-caches';
 import type { CacheDiff } from '../../../shared/diff/types';
+import { diffBytes } from '../../../shared/diff/units';
 import { Annotation, MediaType } from '../../../shared/oci/media-types';
 import type { ImageManifest } from '../../../shared/oci/types';
 import { listGenerations } from '../../../electron/engine/generations';
 import { openCacheSource } from '../../../electron/engine/open-cache';
 import { generateCache, sha256Digest } from '../../../scripts/cache-generator/generate';
 import { fixture } from '../../helpers/fixtures';
+import { engineView, oracleDiff, oracleSeesChange, readRawGeneration } from './raw-oracle';
+import type { OracleDiff } from './raw-oracle';
 
 const DTO_OLDEST = 'sha256:6f73415abf94f92a7a305dc8b3be32fd81dbe9dd170359be1cc6bb26835be8a3';
 const DTO_MIDDLE = 'sha256:780702ecaed709e1c053d44599f4f93fc0189a1b4ae6d1e89d648635f6d08ef5';
@@ -53,32 +47,27 @@ const DTO_SAME = 'sha256:2fefebfcef3ec3b34bf787cf8a8c936d12f5448eca6ac14c7cb775e
 const DTO_LATEST = 'sha256:cca1d75310a0c5b0ce0394ef19d4eaaa0bbde0bef5c8fa8f6bb0e99acedbbf18';
 const MARGO_ORPHAN = 'sha256:3fee9c115eeee4f85d5f6ea28ffc47985bb201634e2651be96c7aab7d9a71286';
 
-async function diffSources(a: string, b: string): Promise<CacheDiff> {
-  return diffCaches((await openCacheSource(a)).model, (await openCacheSource(b)).model);
+/** Diffs `dir@a` against `dir@b` with the engine, and checks it against the oracle on the raw JSON. */
+async function checkedDiff(dir: string, a: string, b: string): Promise<{ d: CacheDiff; o: OracleDiff }> {
+  const d = diffCaches((await openCacheSource(`${dir}@${a}`)).model, (await openCacheSource(`${dir}@${b}`)).model);
+  const o = oracleDiff(await readRawGeneration(dir, a), await readRawGeneration(dir, b));
+  assert.deepEqual(engineView(d), o);
+  return { d, o };
 }
 
-function counts(d: CacheDiff): Record<string, number> {
-  const s = d.summary;
-  return {
-    blobsOnlyA: s.blobsOnlyA,
-    blobsBoth: s.blobsBoth,
-    blobsOnlyB: s.blobsOnlyB,
-    bytesOnlyA: s.bytesOnlyA,
-    bytesBoth: s.bytesBoth,
-    bytesOnlyB: s.bytesOnlyB,
-    recompressed: s.recompressed,
-    recordsMatched: s.recordsMatched,
-    recordsNew: s.recordsNew,
-    recordsGone: s.recordsGone,
-    recordsResultChanged: s.recordsResultChanged,
-    recordsLinksChanged: s.recordsLinksChanged,
-    chainsBoth: s.chainsBoth,
-    chainsOnlyA: s.chainsOnlyA,
-    chainsOnlyB: s.chainsOnlyB,
-  };
+const short = (digest: string) => `${digest.slice(0, 19)}…`;
+
+/** What the user reads for the one miss: the record, slot and digests the oracle found, and the cost. */
+function assertExplains(d: CacheDiff, o: OracleDiff): void {
+  assert.equal(d.divergences.length, 1);
+  const [v, w] = [d.divergences[0], o.divergences[0]];
+  const layers = `${w.rebuiltLayers} layer${w.rebuiltLayers === 1 ? '' : 's'}`;
+  assert.ok(v.explanation.startsWith(`input ${w.slot} of record #${w.record} changed: `), v.explanation);
+  assert.ok(v.explanation.includes(`${short(w.digestA!)} → ${short(w.digestB)}`), v.explanation);
+  assert.ok(v.explanation.endsWith(`; ${layers}, ${diffBytes(w.rebuiltBytes)} rebuilt above it`), v.explanation);
 }
 
-describe('diff on real caches: orphaned generations against latest (pinned after a check by hand)', () => {
+describe('diff on real caches: orphaned generations against latest, checked by the oracle', () => {
   it('lists the orphans through listGenerations', async () => {
     const dto = await listGenerations(fixture.dto);
     assert.deepEqual(dto.filter((g) => !g.orphan).map((g) => g.digest), [DTO_LATEST]);
@@ -87,98 +76,46 @@ describe('diff on real caches: orphaned generations against latest (pinned after
     assert.deepEqual(margo.filter((g) => g.orphan).map((g) => g.digest), [MARGO_ORPHAN]);
   });
 
-  it('dto-pattern, oldest → latest: the content checksum copied by the final record changed', async () => {
-    const d = await diffSources(`${fixture.dto}@${DTO_OLDEST}`, fixture.dto);
+  it('dto-pattern, oldest → latest: the walk goes below the final record, through new keys, to the first change', async () => {
+    const { d, o } = await checkedDiff(fixture.dto, DTO_OLDEST, DTO_LATEST);
     assert.equal(d.identical, false);
-    assert.deepEqual(counts(d), {
-      blobsOnlyA: 3,
-      blobsBoth: 15,
-      blobsOnlyB: 3,
-      bytesOnlyA: 96_761_232,
-      bytesBoth: 250_639_733,
-      bytesOnlyB: 96_761_187,
-      recompressed: 0,
-      recordsMatched: 8,
-      recordsNew: 6,
-      recordsGone: 6,
-      recordsResultChanged: 0,
-      recordsLinksChanged: 0,
-      chainsBoth: 18,
-      chainsOnlyA: 3,
-      chainsOnlyB: 3,
-    });
-    assert.deepEqual(d.newRecords, [1, 2, 5, 10, 12, 13]);
-    assert.deepEqual(d.goneRecords, [0, 4, 9, 11, 12, 13]);
-    // B's results use all 18 of its blobs; A holds 15 of them: 72.1 % of the bytes.
-    assert.deepEqual([d.summary.reusableBytes, d.summary.resultBytesB], [250_639_733, 347_400_920]);
-    assert.equal(d.summary.reusableShare, 250_639_733 / 347_400_920);
-    assert.equal(d.divergences.length, 1);
+    assertExplains(d, o);
     const v = d.divergences[0];
-    assert.deepEqual(
-      [v.leaf, v.record, v.slot, v.selector, v.recordA, v.kind, v.rebuiltRecords, v.rebuiltLayers, v.rebuiltBytes],
-      [12, 12, 1, null, 11, 'content-checksum', [12], 1, 48_372_659],
-    );
-    assert.equal(
-      v.explanation,
-      'input 1 of record #12 changed: content checksum of its files (no selector) sha256:63a1630ca351… → sha256:295cd62e4a85…; 1 layer, 48 MB rebuilt above it',
-    );
+    const b = (await openCacheSource(fixture.dto)).model;
+    // The final result (nothing links to it) is the COPY --from of the runtime stage; the change is far below it.
+    assert.equal(b.norm.records[v.leaf].digest.slice(0, 15), 'sha256:ba9787fd');
+    assert.notEqual(v.record, v.leaf);
+    assert.equal(v.kind, 'op', 'the dependency step\'s own definition changed');
+    assert.equal(b.norm.records[v.record].digest.slice(0, 15), 'sha256:d340c4b5', 'named at the COPY of the sources, its slot 0');
+    // Everything new in latest was rebuilt for that miss, and nothing else.
+    assert.deepEqual([v.rebuiltLayers, v.rebuiltBytes], [d.summary.blobsOnlyB, d.summary.bytesOnlyB]);
   });
 
-  it('dto-pattern, middle → latest: the walk goes down to the checksum of the copied sources (#13)', async () => {
-    const d = await diffSources(`${fixture.dto}@${DTO_MIDDLE}`, fixture.dto);
-    assert.deepEqual([d.summary.recordsMatched, d.summary.recordsNew, d.summary.recordsGone, d.summary.blobsOnlyB, d.summary.bytesOnlyB], [9, 5, 5, 3, 96_761_187]);
-    assert.deepEqual(d.divergences.map((v) => [v.leaf, v.record, v.slot, v.recordA, v.kind, v.digestA, v.digestB, v.rebuiltRecords, v.rebuiltLayers, v.rebuiltBytes]), [
-      [
-        12,
-        13,
-        1,
-        13,
-        'content-checksum',
-        'sha256:9fc642618636ba7ab9069ea91644fa7190bc87310871d47e5c7e8111fab7d196',
-        'sha256:ac3ced56f8bc9f0981596776215754fde014a8c2ddc1dd207e2ba0c8827d5375',
-        [5, 12, 13],
-        3,
-        96_761_187,
-      ],
-    ]);
-    assert.equal(
-      d.divergences[0].explanation,
-      'input 1 of record #13 changed: content checksum of its files (no selector) sha256:9fc642618636… → sha256:ac3ced56f8bc…; 3 layers, 97 MB rebuilt above it',
-    );
+  it('dto-pattern, middle → latest: the walk goes down to the checksum of the copied sources', async () => {
+    const { d, o } = await checkedDiff(fixture.dto, DTO_MIDDLE, DTO_LATEST);
+    assertExplains(d, o);
+    const v = d.divergences[0];
+    assert.equal(v.kind, 'content-checksum');
+    assert.match(v.explanation, /^input 1 of record #\d+ changed: content checksum of its files \(no selector\) /);
+    assert.deepEqual([v.rebuiltLayers, v.rebuiltBytes], [d.summary.blobsOnlyB, d.summary.bytesOnlyB]);
   });
 
   it('dto-pattern: the orphan whose config differs only in layer order is identical', async () => {
     const a = await openCacheSource(`${fixture.dto}@${DTO_SAME}`);
     const b = await openCacheSource(fixture.dto);
     assert.notEqual(a.model.config.digest, b.model.config.digest, 'the config bytes differ');
-    const d = diffCaches(a.model, b.model);
+    const { d, o } = await checkedDiff(fixture.dto, DTO_SAME, DTO_LATEST);
+    assert.equal(oracleSeesChange(o), false);
     assert.equal(d.identical, true);
-    assert.deepEqual([d.summary.blobsBoth, d.summary.bytesBoth, d.summary.chainsBoth, d.summary.recordsMatched, d.divergences.length], [18, 347_400_920, 21, 14, 0]);
+    assert.deepEqual(d.divergences, []);
   });
 
   it('margo-sandbox, orphan → latest: keys gained backlinks, every result is served', async () => {
-    const d = await diffSources(`${fixture.margo}@${MARGO_ORPHAN}`, fixture.margo);
+    const latest = (await listGenerations(fixture.margo)).find((g) => !g.orphan)!.digest;
+    const { d, o } = await checkedDiff(fixture.margo, MARGO_ORPHAN, latest);
     assert.equal(d.identical, false);
-    assert.deepEqual(counts(d), {
-      blobsOnlyA: 0,
-      blobsBoth: 8,
-      blobsOnlyB: 0,
-      bytesOnlyA: 0,
-      bytesBoth: 90_763_587,
-      bytesOnlyB: 0,
-      recompressed: 0,
-      recordsMatched: 23,
-      recordsNew: 3,
-      recordsGone: 1,
-      recordsResultChanged: 0,
-      recordsLinksChanged: 2,
-      chainsBoth: 8,
-      chainsOnlyA: 0,
-      chainsOnlyB: 0,
-    });
-    assert.deepEqual(d.newRecords, [1, 6, 21]);
-    assert.deepEqual(d.goneRecords, [17]);
-    assert.deepEqual(d.linksChanged, [{ a: 3, b: 4 }, { a: 7, b: 9 }]);
+    assert.ok(o.linksChanged.length > 0, 'some keys changed links');
+    assert.equal(o.blobsOnlyA + o.blobsOnlyB + o.resultChanged.length, 0, 'no content changed');
     assert.deepEqual(d.divergences, []);
     assert.equal(d.summary.reusableShare, 1);
   });

@@ -173,4 +173,34 @@ describe('diff properties', () => {
       { numRuns: 200 },
     );
   });
+
+  it('the walk stops only where the change is: nothing it names has a change further down', () => {
+    fc.assert(
+      fc.property(cacheArb, mutationArb, mutationArb, (x, m1, m2) => {
+        const a = buildModel(x.layers, x.records);
+        const y = mutate(mutate(x, m1), m2);
+        const b = buildModel(y.layers, y.records);
+        const d = diffCaches(a, b);
+        const unmatched = (i: number) => d.newRecords.includes(i);
+        const aKnows = (i: number) => a.norm.records.some((r) => r.digest === b.norm.records[i].digest);
+        // A record's change lies further down when A knows its key, or its key is new and a whole slot changed.
+        const lostSlot = (i: number) => b.norm.records[i].inputs.some((slot) => slot.every((l) => unmatched(l.link)));
+        for (const v of d.divergences) {
+          const rec = b.norm.records[v.record];
+          if (v.slot < 0) {
+            // The key itself: new with every slot still served, or known to A with another number of inputs.
+            assert.ok(aKnows(v.record) ? v.recordA !== null : !lostSlot(v.record), v.explanation);
+            continue;
+          }
+          const link = rec.inputs[v.slot].find((l) => b.norm.records[l.link].digest === v.digestB && l.selector === v.selector);
+          assert.ok(link, v.explanation);
+          if (!unmatched(link.link)) continue; // a changed selector on a record A serves
+          const isRoot = b.norm.records[link.link].inputs.length === 0;
+          if (v.recordA === null) assert.ok(isRoot, `under a new key only a root stops the walk: ${v.explanation}`);
+          else assert.ok(isRoot || (!aKnows(link.link) && !lostSlot(link.link)), v.explanation);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
 });
