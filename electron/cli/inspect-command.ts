@@ -28,8 +28,16 @@ export async function inspectCommand(args: string[], io: CommandIo): Promise<num
     if (err instanceof CacheError) throw new CacheError(err.code, oneLine(err.message), err.details);
     throw err;
   }
-  io.out(json ? JSON.stringify(view) : renderInspect(view));
+  io.out(json ? JSON.stringify(inspectJson(view)) : renderInspect(view));
   return 0;
+}
+
+/**
+ * The `--json` object: the view as it is, plus `summary.roots`, the name `chainRoots` had before it
+ * was told apart from source records; kept (same value) so scripts reading it keep working.
+ */
+export function inspectJson(view: CacheView): CacheView & { summary: CacheView['summary'] & { roots: number } } {
+  return { ...view, summary: { ...view.summary, roots: view.summary.chainRoots } };
 }
 
 function rows<T>(items: T[], render: (item: T) => string[]): string[][] {
@@ -39,7 +47,7 @@ function rows<T>(items: T[], render: (item: T) => string[]): string[][] {
 }
 
 function inputsText(r: RecordRow): string {
-  if (r.inputs.length === 0) return 'root';
+  if (r.inputs.length === 0) return 'source';
   return r.inputs.map((slot) => slot.map((l) => `${l.link}${l.selector ? '*' : ''}`).join('|')).join(' ');
 }
 
@@ -69,7 +77,8 @@ export function renderInspect(view: CacheView): string {
       ['unique blobs', String(s.uniqueBlobs)],
       ['records', String(s.records)],
       ['records with results', String(s.recordsWithResults)],
-      ['roots', String(s.roots)],
+      ['chain roots', String(s.chainRoots)],
+      ['source records', String(s.sourceRecords)],
       ['missing blobs', String(s.missingBlobs)],
       ['total bytes', `${s.totalBytes} (${formatBytes(s.totalBytes)})`],
     ]),

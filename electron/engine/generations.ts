@@ -40,14 +40,23 @@ function newest(layers: Descriptor[]): string | null {
   return best;
 }
 
+/** A generation's bytes: the manifest file, its config and each distinct blob it lists, by descriptor size. */
+function generationBytes(m: { layers: Descriptor[]; config: Descriptor | null; size: number }): number {
+  const sizes = new Map<string, number>();
+  for (const d of [...(m.config ? [m.config] : []), ...m.layers]) sizes.set(d.digest, d.size);
+  let total = m.size;
+  for (const size of sizes.values()) total += size;
+  return total;
+}
+
 /** Reads a blob as a cache manifest, or null when it is anything else (a layer, a config, an image manifest, unreadable). */
-async function readCacheManifest(file: string): Promise<{ mediaType: string; layers: Descriptor[]; size: number } | null> {
+async function readCacheManifest(file: string): Promise<{ mediaType: string; layers: Descriptor[]; config: Descriptor | null; size: number } | null> {
   try {
     const st = await stat(file);
     if (!st.isFile() || st.size > MAX_MANIFEST || st.size < 2 || !(await startsWithBrace(file))) return null;
     const pm = parseCacheManifest(JSON.parse(await readFile(file, 'utf8')), file);
     if (!pm.config && !pm.legacyAnnotated) return null;
-    return { mediaType: pm.mediaType, layers: pm.layers, size: st.size };
+    return { mediaType: pm.mediaType, layers: pm.layers, config: pm.config, size: st.size };
   } catch {
     return null; // vanished, unreadable, not JSON, not a manifest: not a generation
   }
@@ -86,6 +95,7 @@ export async function listGenerations(dir: string): Promise<Generation[]> {
         source: openable ? `${dir}:${openable}` : `${dir}@${digest}`,
         digest,
         size: m.size,
+        totalBytes: generationBytes(m),
         mediaType: m.mediaType,
         tags,
         orphan: !tagsByDigest.has(digest),

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CacheError } from '../../shared/contract/errors';
-import type { EventSink, Handlers } from '../../shared/contract/index';
+import type { EventSink, Generation, Handlers } from '../../shared/contract/index';
 import { viewOf } from './cache-view';
 import { openCacheSource } from './open-cache';
 import type { OpenedSource } from './open-cache';
@@ -56,7 +56,15 @@ export function createService(options: ServiceOptions): Service {
       return verifyOpened(opened(cacheId));
     },
     async runGc({ dir, dryRun }) {
-      return collectGarbage(dir, { dryRun });
+      // Which blobs are generations must be read before gc deletes them.
+      const generations = await listGenerations(dir).catch(() => [] as Generation[]);
+      const report = await collectGarbage(dir, { dryRun });
+      const deleted = new Set(report.deleted.map((d) => d.digest));
+      const removedGenerations = generations.filter((g) => deleted.has(g.digest)).map((g) => g.digest);
+      // Every open view of this folder is a snapshot: tell every window (this one included) to read it again.
+      const changeId = !dryRun && report.deleted.length > 0 ? randomUUID() : null;
+      if (changeId) options.emit('layoutChanged', { dir, changeId, why: 'gc', removedGenerations, deletedBlobs: report.deleted.length });
+      return { ...report, removedGenerations, changeId };
     },
     previewExport: exportHandlers.previewExport,
     startExport: exportHandlers.startExport,

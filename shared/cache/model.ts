@@ -128,14 +128,15 @@ export function summarize(model: CacheModel, present: (digest: string) => boolea
     if (!present(b)) missing++;
     total += model.descriptors.get(b)?.size ?? 0;
   }
-  let roots = 0;
-  for (const l of model.norm.layers) if (l.parent === -1) roots++;
+  let chainRoots = 0;
+  for (const l of model.norm.layers) if (l.parent === -1) chainRoots++;
   return {
     layerEntries: model.norm.layers.length,
     uniqueBlobs: blobs.size,
     records: model.norm.records.length,
     recordsWithResults: model.norm.records.filter((r) => r.results.length > 0 || r.chains.length > 0).length,
-    roots,
+    chainRoots,
+    sourceRecords: model.norm.records.filter((r) => r.inputs.length === 0).length,
     missingBlobs: missing,
     totalBytes: total,
   };
@@ -179,7 +180,7 @@ export function recordRows(model: CacheModel): RecordRow[] {
     resultSize: graph.resultSizes[index],
     sharedBytes: graph.sharedBytes[index],
     dependents: graph.dependents[index],
-    isRoot: r.inputs.length === 0,
+    isSource: r.inputs.length === 0,
     isLeaf: graph.dependents[index].length === 0,
     droppedResult: graph.resolutions[index].dropped,
     shownResult: graph.resolutions[index].chosen,

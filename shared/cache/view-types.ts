@@ -29,8 +29,13 @@ export interface CacheSummary {
   uniqueBlobs: number;
   records: number;
   recordsWithResults: number;
-  /** Layer entries whose parent is -1. */
-  roots: number;
+  /**
+   * Chain roots: layer entries whose parent is -1 (the base layer of each chain, one per base image
+   * or platform). Not to be confused with source records (`sourceRecords`).
+   */
+  chainRoots: number;
+  /** Source records: records with no inputs (an image pull, a local context, a content checksum). */
+  sourceRecords: number;
   /** Distinct referenced blobs absent from the source. */
   missingBlobs: number;
   /** Sum of the descriptor sizes of the distinct blobs. */
@@ -89,7 +94,8 @@ export interface RecordRow {
   sharedBytes: number;
   /** Records that link to this one. */
   dependents: number[];
-  isRoot: boolean;
+  /** A source record: it has no inputs. (Layer entries with parent -1 are chain roots, a different thing.) */
+  isSource: boolean;
   isLeaf: boolean;
   /** Set when the result was dropped because a blob is not among the manifest's descriptors. */
   droppedResult: string | null;

@@ -6,14 +6,31 @@ export type ExportFinished =
   | { jobId: string; ok: true; result: ExportResult }
   | { jobId: string; ok: false; error: ContractError };
 
+/**
+ * A layout folder's contents changed under every view of it (today: a gc deleted blobs). Open views of
+ * `dir` are snapshots, so the renderer reads them again and says which generations are gone.
+ */
+export interface LayoutChanged {
+  /** The folder as the request named it (the renderer compares it with `view.layout.dir`). */
+  dir: string;
+  /** One id per change, also in the answer to the request that made it, so a window handles it once. */
+  changeId: string;
+  why: 'gc';
+  /** Digests of cache manifests (generations) that no longer exist in the folder. */
+  removedGenerations: string[];
+  /** How many blobs were deleted. */
+  deletedBlobs: number;
+}
+
 export interface Events {
   exportProgress: ExportProgress;
   exportFinished: ExportFinished;
+  layoutChanged: LayoutChanged;
 }
 
 export type EventName = keyof Events;
 
-export const EVENT_NAMES = ['exportProgress', 'exportFinished'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['exportProgress', 'exportFinished', 'layoutChanged'] as const satisfies readonly EventName[];
 
 /** Prefix of every IPC channel, so main can refuse anything else. */
 export const CHANNEL_PREFIX = 'cachescope:';

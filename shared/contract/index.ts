@@ -1,8 +1,8 @@
 export type { ContractError, ErrorCode, Outcome } from './errors';
 export { CacheError, toContractError } from './errors';
-export type { Requests, RequestName, Params, Result, StartupInfo, OpenedCache, Generation, VerifyReport, VerifyProblem, GcReport } from './requests';
+export type { Requests, RequestName, Params, Result, StartupInfo, OpenedCache, Generation, VerifyReport, VerifyProblem, GcReport, GcOutcome } from './requests';
 export { REQUEST_NAMES } from './requests';
-export type { Events, EventName, ExportFinished } from './events';
+export type { Events, EventName, ExportFinished, LayoutChanged } from './events';
 export { EVENT_NAMES, CHANNEL_PREFIX, EVENT_CHANNEL, requestChannel } from './events';
 export { validateParams, validateExportOptions, isRequestName } from './validate';
 

@@ -20,7 +20,13 @@ export interface Generation {
   /** Source string that opens this generation (`DIR:tag` or `DIR@sha256:…`). */
   source: string;
   digest: string;
+  /** The manifest blob's own size. */
   size: number;
+  /**
+   * The whole generation: its manifest, its cache config and every distinct layer blob it names
+   * (descriptor sizes; blobs shared with other generations count in each).
+   */
+  totalBytes: number;
   mediaType: string;
   tags: string[];
   orphan: boolean;
@@ -33,6 +39,8 @@ export interface VerifyProblem {
   digest: string;
   kind: 'missing' | 'digest-mismatch' | 'size-mismatch' | 'diffid-mismatch' | 'unreadable';
   message: string;
+  /** Which blobs it is about: the opened cache's, another generation's in the folder, or an orphan no index.json entry reaches. */
+  owner?: 'source' | 'other' | 'orphan';
 }
 
 export interface VerifyReport {
@@ -41,6 +49,12 @@ export interface VerifyReport {
   missing: string[];
   problems: VerifyProblem[];
   ok: boolean;
+  /** What was hashed: every blob in the layout folder (the default), or only the blobs the opened cache references. */
+  scope: 'folder' | 'source';
+  /** Blobs hashed that the opened cache does not reference (other tags' and orphans). */
+  others: number;
+  /** Of those, the ones no index.json entry reaches (what gc would delete); null when that cannot be said (no usable index.json). */
+  orphans: string[] | null;
 }
 
 export interface GcReport {
@@ -50,6 +64,14 @@ export interface GcReport {
   deleted: { digest: string; size: number }[];
 }
 
+/** What `runGc` answers: the report, and which generations (cache manifests) it deleted. */
+export interface GcOutcome extends GcReport {
+  /** Digests of the cache manifests deleted (or, in a dry run, that would be). */
+  removedGenerations: string[];
+  /** The `layoutChanged` event's id for this run (null when nothing was deleted, so no event was sent). */
+  changeId: string | null;
+}
+
 export interface Requests {
   getStartup: { params: Record<string, never>; result: StartupInfo };
   openCache: { params: { source: string }; result: OpenedCache };
@@ -57,7 +79,7 @@ export interface Requests {
   getRawJson: { params: { cacheId: string; what: 'manifest' | 'config' | 'index' }; result: { text: string } };
   listGenerations: { params: { dir: string }; result: { generations: Generation[] } };
   verifyCache: { params: { cacheId: string }; result: VerifyReport };
-  runGc: { params: { dir: string; dryRun: boolean }; result: GcReport };
+  runGc: { params: { dir: string; dryRun: boolean }; result: GcOutcome };
   previewExport: { params: { cacheId: string; options: ExportOptions }; result: ExportPreview };
   startExport: { params: { cacheId: string; dest: string; options: ExportOptions }; result: { jobId: string } };
   cancelExport: { params: { jobId: string }; result: { cancelled: boolean } };

@@ -48,7 +48,8 @@ export function validateExportOptions(raw: unknown): ExportOptions {
   }
   if (obj['compression-level'] !== undefined) {
     const level = obj['compression-level'];
-    if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 22) {
+    // Any integer, as BuildKit's ParseInt takes it; the codec's range is checked by resolveExportOptions.
+    if (typeof level !== 'number' || !Number.isSafeInteger(level)) {
       throw new CacheError('invalid-options', `non-integer value ${String(level)} specified for compression-level`);
     }
     out['compression-level'] = level;

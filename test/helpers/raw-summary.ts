@@ -27,7 +27,8 @@ export function rawSummary(dir: string, tag = 'latest'): RawSummary {
     uniqueBlobs: blobs.size,
     records: config.records.length,
     recordsWithResults: config.records.filter((r: { layers?: unknown[]; chains?: unknown[] }) => (r.layers?.length ?? 0) + (r.chains?.length ?? 0) > 0).length,
-    roots: config.layers.filter((l: { parent?: number }) => l.parent === -1).length,
+    chainRoots: config.layers.filter((l: { parent?: number }) => l.parent === -1).length,
+    sourceRecords: config.records.filter((r: { inputs?: unknown[] }) => (r.inputs?.length ?? 0) === 0).length,
     missingBlobs: [...blobs].filter((b) => !existsSync(blob(dir, b))).length,
     totalBytes: [...blobs].reduce((sum, b) => sum + (sizes.get(b) ?? 0), 0),
   };

@@ -4,16 +4,16 @@ import { short } from '../format';
 
 /** What kind of key a record is, in words. */
 export function recordKind(view: CacheView, r: RecordRow): string {
-  if (r.isRoot) {
-    // A root linked without a selector next to other alternatives is a content-checksum key (BuildKit's slow cache).
+  if (r.isSource) {
+    // A source record linked without a selector next to other alternatives is a content-checksum key (BuildKit's slow cache).
     const contentKey = r.dependents.some((d) => view.records[d]?.inputs.some((slot) => slot.length > 1 && slot.some((l) => l.link === r.index && l.selector === null)));
-    return contentKey ? 'content-checksum key' : 'source (root)';
+    return contentKey ? 'content-checksum key' : 'source record';
   }
   return `op, ${r.inputs.length} input${r.inputs.length === 1 ? '' : 's'}`;
 }
 
 export function RecordInputs({ view, record, onPick, highlightSlot = null }: { view: CacheView; record: RecordRow; onPick?: (index: number) => void; highlightSlot?: number | null }) {
-  if (record.inputs.length === 0) return <p className="muted">No inputs: a root record, {recordKind(view, record) === 'source (root)' ? 'a source such as an image pull or a local context' : 'derived from the content checksum of a dependency'}.</p>;
+  if (record.inputs.length === 0) return <p className="muted">No inputs: a source record, {recordKind(view, record) === 'source record' ? 'such as an image pull or a local context' : 'derived from the content checksum of a dependency'}.</p>;
   return (
     <div className="slots">
       {record.inputs.map((slot, k) => (
@@ -40,8 +40,8 @@ export function RecordInputs({ view, record, onPick, highlightSlot = null }: { v
                   <span className="badge sel" title={`selector ${l.selector}`}>
                     selector {short(l.selector, 8)}
                   </span>
-                ) : target?.isRoot ? (
-                  <span className="badge cc" title="A link without a selector to a root: the key derived from the dependency's content checksum">
+                ) : target?.isSource ? (
+                  <span className="badge cc" title="A link without a selector to a source record: the key derived from the dependency's content checksum">
                     content checksum (no selector)
                   </span>
                 ) : (

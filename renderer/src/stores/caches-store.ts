@@ -1,7 +1,7 @@
 /** Opened caches by id, the active one and its tab, the startup info; fed only through the bridge. */
 import { createStore } from 'zustand/vanilla';
 import { useStore } from 'zustand';
-import type { OpenedCache, StartupInfo } from '../../../shared/contract/index';
+import type { LayoutChanged, OpenedCache, StartupInfo } from '../../../shared/contract/index';
 import { api } from '../bridge';
 import { errorParts, statusStore } from './status-store';
 
@@ -34,7 +34,28 @@ export interface CachesState {
   setActive(cacheId: string): void;
   setTab(tab: Tab): void;
   clearOpenError(): void;
+  /**
+   * A layout folder changed under its views (a gc, from this window or another): every open view of
+   * that folder is read again, a view of a deleted generation is closed, and a notice names each
+   * deleted generation. Handled once per change, whether the event or the gc answer comes first.
+   */
+  layoutChanged(change: LayoutChanged): Promise<void>;
 }
+
+/** Layout folders compare equal whatever trailing slashes they were typed with. */
+export function sameDir(a: string, b: string): boolean {
+  const trim = (p: string) => (p.length > 1 ? p.replace(/\/+$/, '') : p);
+  return trim(a) === trim(b);
+}
+
+/** The generation a view shows: its manifest digest in a layout folder, or null. */
+function generationOf(c: OpenCache): string | null {
+  return c.view.layout ? (c.view.manifest?.digest ?? c.view.layout.digest) : null;
+}
+
+/** Change ids already handled, and reopen calls in flight (a second caller waits for the first). */
+const handledChanges = new Set<string>();
+const reopening = new Map<string, Promise<OpenCache | null>>();
 
 let initialised = false;
 
@@ -49,11 +70,12 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
   async init() {
     if (initialised) return;
     initialised = true;
+    api.on('layoutChanged', (change) => void get().layoutChanged(change));
     let startup: StartupInfo;
     try {
       startup = await api.request('getStartup', {});
     } catch (err) {
-      statusStore.getState().report('Could not reach the Cachescope engine', err);
+      statusStore.getState().report('Could not reach the Cachescope engine', err, 'engine');
       return;
     }
     set({ startup });
@@ -72,6 +94,7 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
     set((s) => ({ opening: [...s.opening, source], openError: null }));
     try {
       const opened = await statusStore.getState().track(`Opening ${source}…`, api.request('openCache', { source }));
+      statusStore.getState().clearSource('open');
       set((s) => ({
         caches: [...s.caches, opened],
         activeId: activate ? opened.cacheId : (s.activeId ?? opened.cacheId),
@@ -81,7 +104,7 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
       return opened;
     } catch (err) {
       set({ openError: { source, ...errorParts(err) } });
-      statusStore.getState().report(`Could not open ${source}`, err);
+      statusStore.getState().report(`Could not open ${source}`, err, 'open');
       return null;
     } finally {
       set((s) => {
@@ -91,22 +114,55 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
     }
   },
 
-  async reopen(cacheId) {
-    const old = get().caches.find((c) => c.cacheId === cacheId);
-    if (!old) return null;
-    let fresh: OpenCache;
-    try {
-      fresh = await statusStore.getState().track(`Reloading ${old.view.source}…`, api.request('openCache', { source: old.view.source }));
-    } catch (err) {
-      statusStore.getState().report(`Could not reload ${old.view.source}`, err);
-      return null;
+  reopen(cacheId) {
+    const inFlight = reopening.get(cacheId);
+    if (inFlight) return inFlight;
+    const work = (async () => {
+      const old = get().caches.find((c) => c.cacheId === cacheId);
+      if (!old) return null;
+      let fresh: OpenCache;
+      try {
+        fresh = await statusStore.getState().track(`Reloading ${old.view.source}…`, api.request('openCache', { source: old.view.source }));
+      } catch (err) {
+        statusStore.getState().report(`Could not reload ${old.view.source}`, err, 'open');
+        return null;
+      }
+      set((s) => ({
+        caches: s.caches.map((c) => (c.cacheId === cacheId ? fresh : c)),
+        activeId: s.activeId === cacheId ? fresh.cacheId : s.activeId,
+      }));
+      await api.request('closeCache', { cacheId }).catch(() => undefined);
+      return fresh;
+    })();
+    reopening.set(cacheId, work);
+    return work.finally(() => reopening.delete(cacheId));
+  },
+
+  async layoutChanged(change) {
+    if (handledChanges.has(change.changeId)) return;
+    handledChanges.add(change.changeId);
+    const removed = new Set(change.removedGenerations);
+    const closed: string[] = [];
+    const moved: string[] = [];
+    const views = get().caches.filter((c) => c.view.layout && sameDir(c.view.layout.dir, change.dir));
+    await Promise.all(
+      views.map(async (c) => {
+        const gen = generationOf(c);
+        if (gen && removed.has(gen) && c.view.layout?.tag === null) {
+          // Opened by digest: there is nothing left to read, so the view goes and the notice says why.
+          closed.push(c.view.source);
+          await get().close(c.cacheId);
+          return;
+        }
+        const fresh = await get().reopen(c.cacheId);
+        if (fresh && gen && removed.has(gen)) moved.push(`${c.view.source} now shows ${generationOf(fresh) ?? 'its current generation'}`);
+      }),
+    );
+    if (change.removedGenerations.length > 0) {
+      const list = change.removedGenerations.map((d) => `generation ${d} was removed by gc`).join('; ');
+      const after = [closed.length > 0 ? ` Closed ${closed.length === 1 ? 'its view' : 'their views'}: ${closed.join(', ')}.` : '', moved.length > 0 ? ` ${moved.join('; ')}.` : ''].join('');
+      statusStore.getState().notify(`gc:${change.dir}`, `In ${change.dir}: ${list}.${after}`);
     }
-    set((s) => ({
-      caches: s.caches.map((c) => (c.cacheId === cacheId ? fresh : c)),
-      activeId: s.activeId === cacheId ? fresh.cacheId : s.activeId,
-    }));
-    await api.request('closeCache', { cacheId }).catch(() => undefined);
-    return fresh;
   },
 
   async close(cacheId) {

@@ -4,7 +4,7 @@ import { useStore } from 'zustand';
 import type { Generation } from '../../../shared/contract/index';
 import type { CacheDiff } from '../../../shared/diff/types';
 import { api } from '../bridge';
-import { cachesStore } from './caches-store';
+import { cachesStore, sameDir } from './caches-store';
 import { errorText, statusStore } from './status-store';
 
 export type BlobCategory = 'all' | 'a' | 'b' | 'both' | 'recompressed';
@@ -69,8 +69,8 @@ export const diffStore = createStore<DiffState>()((set, get) => ({
       const result = await statusStore.getState().track('Comparing caches…', api.request('diffCaches', { a, b }));
       set({ result, ran: { a, b }, loading: false, selected: result.divergences.length > 0 ? 0 : null, category: 'all' });
     } catch (err) {
+      // Shown in the Diff view, next to the pickers; a banner would say it a second time.
       set({ loading: false, error: errorText(err) });
-      statusStore.getState().report('Could not compare the caches', err);
     }
   },
   selectDivergence: (selected) => set({ selected }),
@@ -119,6 +119,12 @@ cachesStore.subscribe((s) => {
   if (d.b && !ids.has(d.b)) patch.b = null;
   if (d.ran && (!ids.has(d.ran.a) || !ids.has(d.ran.b))) Object.assign(patch, { ran: null, result: null, selected: null });
   if (Object.keys(patch).length > 0) diffStore.setState(patch);
+});
+
+// A gc in a listed folder deletes generations: list them again so the pickers offer only what exists.
+api.on('layoutChanged', (change) => {
+  const { dir, list } = diffStore.getState().generations;
+  if (list && dir.trim() && sameDir(dir.trim(), change.dir)) void diffStore.getState().listGenerations();
 });
 
 export function useDiff<T>(selector: (s: DiffState) => T): T {

@@ -3,7 +3,7 @@ import { useEffect, useMemo, useRef } from 'react';
 import type { ColumnDef } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { CacheView } from '../../../shared/cache/view-types';
-import type { BlobDiffRow, CacheDiff, Divergence } from '../../../shared/diff/types';
+import type { BlobDiffRow, CacheDiff, Divergence, FormDiff } from '../../../shared/diff/types';
 import { Bytes } from '../components/bytes';
 import { Digest } from '../components/digest';
 import { RecordInputs } from '../components/record-inputs';
@@ -65,46 +65,52 @@ function GenerationPicker() {
       {g.list && g.list.length === 0 && <p className="muted">No manifests in this folder.</p>}
       {g.list && g.list.length > 0 && (
         <>
-          <table className="plain">
-            <thead>
-              <tr>
-                <th>A</th>
-                <th>B</th>
-                <th>Manifest</th>
-                <th>Tags</th>
-                <th>Newest layer created</th>
-                <th>Layers</th>
-                <th>Size</th>
-              </tr>
-            </thead>
-            <tbody>
-              {g.list.map((gen) => (
-                <tr key={gen.digest} data-testid="generation-row" className={gen.orphan ? 'orphan' : ''}>
-                  <td>
-                    <input type="radio" name="gen-a" aria-label={`A: ${gen.digest}`} checked={g.pickA === gen.source} onChange={() => diffStore.getState().pickGeneration('a', gen.source)} />
-                  </td>
-                  <td>
-                    <input type="radio" name="gen-b" aria-label={`B: ${gen.digest}`} checked={g.pickB === gen.source} onChange={() => diffStore.getState().pickGeneration('b', gen.source)} />
-                  </td>
-                  <td>
-                    <code title={gen.digest}>{short(gen.digest)}</code>
-                  </td>
-                  <td>{gen.orphan ? <span className="badge warn">orphaned</span> : gen.tags.map((t) => <span key={t} className="badge">{t}</span>)}</td>
-                  <td>
-                    <code className="small">{gen.createdAt ?? '–'}</code>
-                  </td>
-                  <td>{gen.layerCount}</td>
-                  <td>
-                    <Bytes n={gen.size} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          {/* The action sits above the list: a folder with dozens of generations would push it below the fold. */}
           <div className="actions left">
             <button type="button" className="primary" disabled={!g.pickA || !g.pickB || g.pickA === g.pickB} onClick={() => void diffStore.getState().diffGenerations()} data-testid="generations-diff">
               Open both and compare
             </button>
+            <span className="muted small">
+              {plural(g.list.length, 'generation')}; pick A (before) and B (after).
+            </span>
+          </div>
+          <div className="gen-table-wrap">
+            <table className="plain">
+              <thead>
+                <tr>
+                  <th>A</th>
+                  <th>B</th>
+                  <th>Manifest</th>
+                  <th>Tags</th>
+                  <th>Newest layer created</th>
+                  <th>Layers</th>
+                  <th title="The manifest, its cache config and its layer blobs">Size</th>
+                </tr>
+              </thead>
+              <tbody>
+                {g.list.map((gen) => (
+                  <tr key={gen.digest} data-testid="generation-row" className={gen.orphan ? 'orphan' : ''}>
+                    <td>
+                      <input type="radio" name="gen-a" aria-label={`A: ${gen.digest}`} checked={g.pickA === gen.source} onChange={() => diffStore.getState().pickGeneration('a', gen.source)} />
+                    </td>
+                    <td>
+                      <input type="radio" name="gen-b" aria-label={`B: ${gen.digest}`} checked={g.pickB === gen.source} onChange={() => diffStore.getState().pickGeneration('b', gen.source)} />
+                    </td>
+                    <td>
+                      <code title={gen.digest}>{short(gen.digest)}</code>
+                    </td>
+                    <td>{gen.orphan ? <span className="badge warn">orphaned</span> : gen.tags.map((t) => <span key={t} className="badge">{t}</span>)}</td>
+                    <td>
+                      <code className="small">{gen.createdAt ?? '–'}</code>
+                    </td>
+                    <td>{gen.layerCount}</td>
+                    <td data-testid="generation-size" data-value={gen.totalBytes} title={`${gen.totalBytes} bytes: manifest ${gen.size} bytes, cache config and ${plural(gen.layerCount, 'layer descriptor')}`}>
+                      {formatBytes(gen.totalBytes)}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
           </div>
         </>
       )}
@@ -151,13 +157,44 @@ function Stat({ value, label, className = '', title }: { value: string | number;
   );
 }
 
+/** The verdict line: identical, a form change only, or divergences that explain the misses. */
+function verdict(diff: CacheDiff): string {
+  if (diff.identical) return 'The caches are identical.';
+  const form = diff.form.changed ? ' Their form changed too (see Form).' : '';
+  if (diff.divergences.length === 0) return diff.form.changed ? 'The caches differ in form: the same build, packaged another way.' : 'The caches differ, though every final result of B has a match in A.';
+  return `The caches differ: ${plural(diff.divergences.length, 'divergence')} explain${diff.divergences.length === 1 ? 's' : ''} why B missed the cache.${form}`;
+}
+
+/** How each side is packaged (image manifest or index, OCI or Docker media types), and what changed. */
+function FormChange({ form }: { form: FormDiff }) {
+  const side = (f: FormDiff['a']) => `${f.variant}${f.mediaTypes ? `, ${f.mediaTypes === 'oci' ? 'OCI' : f.mediaTypes === 'docker' ? 'Docker' : 'mixed'} media types` : ''}`;
+  return (
+    <div className={`notice${form.changed ? ' warn' : ''}`} data-testid="diff-form" data-changed={form.changed}>
+      <p>
+        <strong>Form</strong>: A: {side(form.a)} · B: {side(form.b)}
+        {form.changed ? '. A form change alone makes two caches different (as diffoci reports it):' : ': unchanged.'}
+      </p>
+      {form.changed && (
+        <ul>
+          {form.changes.map((c, i) => (
+            <li key={i} data-testid="diff-form-change">
+              {c}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
 function Summary({ diff, a, b }: { diff: CacheDiff; a: OpenCache; b: OpenCache }) {
   const s = diff.summary;
   return (
     <section className="card" data-testid="diff-summary">
       <div className={`verdict ${diff.identical ? 'ok-text' : 'warn-text'}`} data-testid="diff-verdict">
-        {diff.identical ? 'The caches are identical.' : `The caches differ: ${plural(diff.divergences.length, 'divergence')} explain${diff.divergences.length === 1 ? 's' : ''} why B missed the cache.`}
+        {verdict(diff)}
       </div>
+      <FormChange form={diff.form} />
       <div className="sides">
         <SideCard side="a" cache={a} />
         <SideCard side="b" cache={b} />
@@ -258,7 +295,7 @@ function RecordGraph({ diff, b }: { diff: CacheDiff; b: CacheView }) {
         <span className="lg lg-rebuilt">rebuilt</span>
         <span className="lg lg-diverged">divergence</span>
       </div>
-      <div className="graph-scroll" ref={scrollRef} role="list" aria-label="Records of B">
+      <div className="graph-scroll" ref={scrollRef} role="list" aria-label="Records of B" tabIndex={0}>
         <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
           {virtualizer.getVirtualItems().map((item) => {
             const r = b.records[item.index];
@@ -276,7 +313,7 @@ function RecordGraph({ diff, b }: { diff: CacheDiff; b: CacheView }) {
               >
                 <code className="idx">#{r.index}</code>
                 <code title={r.digest}>{short(r.digest, 10)}</code>
-                <span className="links small muted">{r.inputs.length === 0 ? 'root' : r.inputs.map((slot) => `[${slot.map((l) => `#${l.link}`).join(' | ')}]`).join(' ')}</span>
+                <span className="links small muted">{r.inputs.length === 0 ? 'source' : r.inputs.map((slot) => `[${slot.map((l) => `#${l.link}`).join(' | ')}]`).join(' ')}</span>
                 {r.isLeaf && <span className="badge ok">leaf</span>}
                 {di !== undefined && (
                   <span className="why small" title={diff.divergences[di].explanation}>
@@ -366,6 +403,11 @@ export function DiffView() {
   const cacheB = caches.find((c) => c.cacheId === ran?.b) ?? null;
   const current = result && selected !== null ? (result.divergences[selected] ?? null) : null;
   const stale = Boolean(result && ran && (ran.a !== a || ran.b !== b));
+  // A new result is scrolled to: it renders below the pickers, often below the fold.
+  const resultRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (result) resultRef.current?.scrollIntoView({ block: 'start' });
+  }, [result]);
   return (
     <div className="scroll pad diff">
       <div className="toolbar diff-pickers">
@@ -384,7 +426,7 @@ export function DiffView() {
       <GenerationPicker />
       {error && <p className="notice bad">{error}</p>}
       {result && cacheA && cacheB && (
-        <>
+        <div ref={resultRef} className="diff-result" data-testid="diff-result">
           <Summary diff={result} a={cacheA} b={cacheB} />
           <section className="card">
             <h3>Why B missed the cache: the first divergences</h3>
@@ -410,7 +452,7 @@ export function DiffView() {
             <RecordGraph diff={result} b={cacheB.view} />
             <BlobTable diff={result} />
           </div>
-        </>
+        </div>
       )}
     </div>
   );

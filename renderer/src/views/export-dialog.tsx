@@ -15,7 +15,8 @@ interface Form {
   dest: string;
   tag: string;
   oci: boolean;
-  imageManifest: boolean;
+  /** Null until the user sets it: BuildKit then derives it from oci-mediatypes (see imageManifestOf). */
+  imageManifest: boolean | null;
   compression: ExportCompression | 'keep';
   level: string;
   force: boolean;
@@ -23,7 +24,7 @@ interface Form {
   verify: boolean;
 }
 
-const INITIAL: Form = { dest: '', tag: 'latest', oci: true, imageManifest: true, compression: 'keep', level: '', force: false, dropMissing: false, verify: false };
+const INITIAL: Form = { dest: '', tag: 'latest', oci: true, imageManifest: null, compression: 'keep', level: '', force: false, dropMissing: false, verify: false };
 
 /** The form survives closing the dialog, per cache, so a second export starts from the last choices. */
 const lastForms = new Map<string, Form>();
@@ -35,11 +36,23 @@ function levelProblem(level: string): string | null {
   return null;
 }
 
-/** Only what differs from BuildKit's defaults is sent, as BuildKit's own option names. */
+/**
+ * The image-manifest value the export will use: BuildKit's rule (shared/export/options.ts) is that an
+ * unset image-manifest follows oci-mediatypes, so unticking only oci-mediatypes writes a Docker
+ * manifest list. An explicit value is kept as given, even when it contradicts (then the preview shows
+ * BuildKit's error, as the CLI refuses `oci-mediatypes=false,image-manifest=true`).
+ */
+function imageManifestOf(f: Pick<Form, 'oci' | 'imageManifest'>): { value: boolean; explicit: boolean; contradiction: boolean } {
+  const explicit = f.imageManifest !== null;
+  const value = f.imageManifest ?? f.oci;
+  return { value, explicit, contradiction: value && !f.oci };
+}
+
+/** Only what differs from BuildKit's defaults (and what the user set explicitly) is sent, as BuildKit's own option names. */
 function toOptions(f: Form): ExportOptions {
   const o: ExportOptions = { tag: f.tag.trim() || 'latest' };
   if (!f.oci) o['oci-mediatypes'] = false;
-  if (!f.imageManifest) o['image-manifest'] = false;
+  if (f.imageManifest !== null) o['image-manifest'] = f.imageManifest;
   if (f.compression !== 'keep') o.compression = f.compression;
   if (f.level.trim() !== '' && !levelProblem(f.level)) o['compression-level'] = Number(f.level.trim());
   if (f.force) o['force-compression'] = true;
@@ -60,7 +73,7 @@ function Option({ name, def, help, children }: { name: string; def: string; help
   );
 }
 
-function Check({ name, def, help, checked, onChange, testId }: { name: string; def: string; help: string; checked: boolean; onChange: (v: boolean) => void; testId: string }) {
+function Check({ name, def, help, checked, onChange, testId, note }: { name: string; def: string; help: string; checked: boolean; onChange: (v: boolean) => void; testId: string; note?: ReactNode }) {
   return (
     <label className="opt">
       <div className="opt-name">
@@ -68,11 +81,58 @@ function Check({ name, def, help, checked, onChange, testId }: { name: string; d
       </div>
       <div className="opt-control">
         <input type="checkbox" data-testid={testId} checked={checked} onChange={(e) => onChange(e.target.checked)} />
-        <span className="small muted">&nbsp;{checked ? 'true' : 'false'}</span>
+        <span className="small muted" data-testid={`${testId}-value`}>
+          &nbsp;{checked ? 'true' : 'false'}
+        </span>
       </div>
-      <div className="small opt-help">{help}</div>
+      <div className="small opt-help">
+        {help}
+        {note}
+      </div>
     </label>
   );
+}
+
+/** What the image-manifest box says under its help: where its value comes from. */
+function ImageManifestNote({ form, onReset }: { form: Form; onReset: () => void }) {
+  const im = imageManifestOf(form);
+  if (im.contradiction)
+    return (
+      <span className="opt-note error-text" data-testid="export-image-manifest-note">
+        {' '}
+        BuildKit refuses image-manifest=true with oci-mediatypes=false.{' '}
+        <button type="button" className="link" onClick={onReset} data-testid="export-image-manifest-reset">
+          Use the default
+        </button>
+      </span>
+    );
+  if (!im.explicit && !form.oci)
+    return (
+      <span className="opt-note warn-text" data-testid="export-image-manifest-note">
+        {' '}
+        Off because oci-mediatypes is off: BuildKit then writes the index form (a Docker manifest list).
+      </span>
+    );
+  if (im.explicit)
+    return (
+      <span className="opt-note muted" data-testid="export-image-manifest-note">
+        {' '}
+        Set explicitly.{' '}
+        <button type="button" className="link" onClick={onReset} data-testid="export-image-manifest-reset">
+          Use the default
+        </button>
+      </span>
+    );
+  return null;
+}
+
+/** The manifest form a media type stands for, in words (the dialog's boxes must agree with it). */
+function formOfMediaType(mediaType: string): string {
+  if (mediaType === 'application/vnd.oci.image.manifest.v1+json') return 'an image manifest with OCI media types';
+  if (mediaType === 'application/vnd.oci.image.index.v1+json') return 'an index (OCI image index) with OCI media types';
+  if (mediaType === 'application/vnd.docker.distribution.manifest.list.v2+json') return 'an index (Docker manifest list) with Docker media types';
+  if (mediaType === 'application/vnd.docker.distribution.manifest.v2+json') return 'an image manifest with Docker media types';
+  return mediaType;
 }
 
 function PreviewPanel({ preview, loading, error, dropMissing }: { preview: ExportPreview | null; loading: boolean; error: string | null; dropMissing: boolean }) {
@@ -83,16 +143,24 @@ function PreviewPanel({ preview, loading, error, dropMissing }: { preview: Expor
       </div>
       {error && <p className="error-text">{error}</p>}
       {preview?.error && (
-        <p className="error-text" data-testid="export-preview-error">
-          {preview.error}
-        </p>
+        // BuildKit's `missing blob …` lines come one per blob: one list item each, not run together.
+        <ul className="error-text preview-error" data-testid="export-preview-error">
+          {preview.error.split('\n').map((line, i) => (
+            <li key={i}>{line}</li>
+          ))}
+        </ul>
       )}
       {preview && (
         <>
           <p>
             <strong>{plural(preview.layers.length, 'layer')}</strong>, <span title={exactBytes(preview.totalBytes)}>{formatBytes(preview.totalBytes)}</span> · <strong>{preview.convertCount}</strong> to convert ·{' '}
-            {preview.droppedLayers} entries and {preview.droppedResults} results dropped · <code>{preview.manifestMediaType}</code> tagged <code>{preview.tag}</code>
+            {preview.droppedLayers} entries and {preview.droppedResults} results dropped · <code data-testid="export-preview-mediatype">{preview.manifestMediaType}</code> tagged <code>{preview.tag}</code>
           </p>
+          {preview.manifestMediaType && (
+            <p className="small" data-testid="export-preview-form">
+              Writes {formOfMediaType(preview.manifestMediaType)}.
+            </p>
+          )}
           {preview.missingBlobs.length > 0 && (
             <p className={dropMissing ? 'warn-text' : 'error-text'}>
               {plural(preview.missingBlobs.length, 'source blob')} missing{dropMissing ? ': the entries that need them are dropped.' : ': the export fails unless drop-missing is on.'}
@@ -233,13 +301,14 @@ function ExportForm({ cacheId }: { cacheId: string }) {
         <Check
           testId="export-image-manifest"
           name="image-manifest"
-          def="true"
+          def="true (false when oci-mediatypes is false)"
           help="Write an image manifest with the cache config as its config; off writes the index form, which ECR, GCR and Quay reject."
-          checked={form.imageManifest}
+          checked={imageManifestOf(form).value}
           onChange={(v) => set({ imageManifest: v })}
+          note={<ImageManifestNote form={form} onReset={() => set({ imageManifest: null })} />}
         />
         <Option name="compression" def="gzip" help="Target compression of new and forced layers; existing layers keep theirs unless force-compression is on.">
-          <select data-testid="export-compression" value={form.compression} onChange={(e) => set({ compression: e.target.value as Form['compression'] })}>
+          <select data-testid="export-compression" aria-label="compression" value={form.compression} onChange={(e) => set({ compression: e.target.value as Form['compression'] })}>
             <option value="keep">keep (not set)</option>
             <option value="uncompressed">uncompressed</option>
             <option value="gzip">gzip</option>

@@ -2,7 +2,7 @@
 import { useMemo, useState } from 'react';
 import type { ColumnDef } from '@tanstack/react-table';
 import type { CacheView, OrphanEntry } from '../../../shared/cache/view-types';
-import type { GcReport } from '../../../shared/contract/index';
+import type { GcOutcome, GcReport } from '../../../shared/contract/index';
 import { api } from '../bridge';
 import { Bytes } from '../components/bytes';
 import { Digest } from '../components/digest';
@@ -20,9 +20,9 @@ const columns: ColumnDef<OrphanEntry & { i: number }, unknown>[] = [
   { accessorKey: 'size', header: 'Size', sortingFn: 'basic', cell: (c) => <Bytes n={c.row.original.size} /> },
 ];
 
-type Step = { stage: 'idle' } | { stage: 'previewing' } | { stage: 'confirm'; preview: GcReport } | { stage: 'deleting'; preview: GcReport } | { stage: 'done'; report: GcReport };
+type Step = { stage: 'idle' } | { stage: 'previewing' } | { stage: 'confirm'; preview: GcReport } | { stage: 'deleting'; preview: GcReport } | { stage: 'done'; report: GcOutcome };
 
-export function Orphans({ view, cacheId }: { view: CacheView; cacheId: string }) {
+export function Orphans({ view }: { view: CacheView; cacheId: string }) {
   const [step, setStep] = useState<Step>({ stage: 'idle' });
   const [error, setError] = useState<string | null>(null);
   const rows = useMemo(() => (view.orphans?.items ?? []).map((o, i) => ({ ...o, i })), [view.orphans]);
@@ -52,8 +52,10 @@ export function Orphans({ view, cacheId }: { view: CacheView; cacheId: string })
     try {
       const report = await api.request('runGc', { dir, dryRun: false });
       setStep({ stage: 'done', report });
-      // The view is a snapshot: read the folder again so the list shows what is left.
-      await cachesStore.getState().reopen(cacheId);
+      // Views are snapshots: every view of this folder is read again (once, whether this answer or the engine's event comes first).
+      if (report.changeId) {
+        await cachesStore.getState().layoutChanged({ dir, changeId: report.changeId, why: 'gc', removedGenerations: report.removedGenerations, deletedBlobs: report.blobs });
+      }
     } catch (err) {
       setError(errorText(err));
       setStep({ stage: 'idle' });
@@ -84,6 +86,7 @@ export function Orphans({ view, cacheId }: { view: CacheView; cacheId: string })
       {step.stage === 'done' && (
         <p className="notice ok" data-testid="gc-done">
           Deleted {plural(step.report.blobs, 'blob')}, {formatBytes(step.report.bytes)} reclaimed ({exactBytes(step.report.bytes)}).
+          {step.report.removedGenerations.length > 0 && ` ${plural(step.report.removedGenerations.length, 'generation')} removed; every open view of this folder was read again.`}
         </p>
       )}
       {error && <p className="notice bad">{error}</p>}

@@ -21,7 +21,8 @@ const COUNTS: { key: Exclude<keyof CacheView['summary'], 'totalBytes'>; label: s
   { key: 'uniqueBlobs', label: 'Unique blobs', help: 'Distinct layer blobs the chains reference.' },
   { key: 'records', label: 'Records', help: 'Cache keys: one per (operation, output), plus content-checksum keys.' },
   { key: 'recordsWithResults', label: 'Records with results', help: 'Keys that carry a snapshot (a layer chain) and can be reused without rebuilding.' },
-  { key: 'roots', label: 'Roots', help: 'Layer entries with no parent (parent -1): one per base image or platform.' },
+  { key: 'chainRoots', label: 'Chain roots', help: 'Base layers: layer entries with no parent (parent -1), one per base image or platform. Not the same as source records.' },
+  { key: 'sourceRecords', label: 'Source records', help: 'Records without inputs: an image pull, a local context or a content checksum. Marked "source" on the Records tab.' },
   { key: 'missingBlobs', label: 'Missing blobs', help: 'Referenced blobs absent from the source. Results that need them are dropped on import.' },
 ];
 

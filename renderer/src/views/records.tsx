@@ -2,7 +2,7 @@
 import type { ColumnDef } from '@tanstack/react-table';
 import type { CacheView, RecordRow } from '../../../shared/cache/view-types';
 import { Bytes, Presence } from '../components/bytes';
-import { Digest } from '../components/digest';
+import { CopyButton, Digest } from '../components/digest';
 import { RecordInputs, recordKind } from '../components/record-inputs';
 import { VirtualTable } from '../components/virtual-table';
 import { formatBytes, plural, short } from '../format';
@@ -41,14 +41,18 @@ const columns: ColumnDef<RecordRow, unknown>[] = [
   { id: 'dependents', accessorFn: (r) => r.dependents.length, header: 'Dependents', sortingFn: 'basic' },
   {
     id: 'kind',
-    accessorFn: (r) => (r.isRoot ? 0 : r.isLeaf ? 2 : 1),
+    accessorFn: (r) => (r.isSource ? 0 : r.isLeaf ? 2 : 1),
     sortingFn: 'basic',
     header: 'Role',
     cell: (c) => {
       const r = c.row.original;
       return (
         <span className="badges">
-          {r.isRoot && <span className="badge">root</span>}
+          {r.isSource && (
+            <span className="badge" title="A source record: no inputs (an image pull, a local context, a content checksum)">
+              source
+            </span>
+          )}
           {r.isLeaf && <span className="badge ok">leaf</span>}
           {r.ignored && (
             <span className="badge warn" title="BuildKit ignores this record (a random: key, or it links to one)">
@@ -69,6 +73,7 @@ export function RecordDetail({ view, record, cacheId }: { view: CacheView; recor
         Record #{record.index} <Digest value={record.digest} hex={20} /> <span className="badge">{recordKind(view, record)}</span>
         {record.isLeaf && <span className="badge ok">leaf: a final result</span>}
         {record.ignored && <span className="badge warn">ignored by BuildKit</span>}
+        <CopyButton text={JSON.stringify(record, null, 2)} label="copy JSON" />
       </h3>
       <div className="cols">
         <div>
@@ -100,7 +105,7 @@ export function RecordDetail({ view, record, cacheId }: { view: CacheView; recor
             </p>
           )}
           {record.stack.length === 0 ? (
-            <p className="muted">{record.droppedResult ? 'Nothing left to load.' : 'No result: an intermediate or root key kept so the graph stays connected.'}</p>
+            <p className="muted">{record.droppedResult ? 'Nothing left to load.' : 'No result: an intermediate or source key kept so the graph stays connected.'}</p>
           ) : (
             <ol className="stack">
               {record.stack.map((l, i) => {

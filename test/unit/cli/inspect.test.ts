@@ -35,7 +35,8 @@ async function inspect(...args: string[]): Promise<{ code: number; io: Captured 
   return { code, io };
 }
 
-const DTO_SUMMARY = { layerEntries: 21, uniqueBlobs: 18, records: 14, recordsWithResults: 7, roots: 1, missingBlobs: 9, totalBytes: 347400920 };
+/** `roots` is the old name of `chainRoots`, kept in the JSON for scripts written before the rename. */
+const DTO_SUMMARY = { layerEntries: 21, uniqueBlobs: 18, records: 14, recordsWithResults: 7, chainRoots: 1, sourceRecords: 7, roots: 1, missingBlobs: 9, totalBytes: 347400920 };
 
 /** A failure: non-zero exit, exactly one stderr line naming the command, no stack trace. */
 function assertOneLineError(r: { code: number; io: Captured }, ...parts: string[]): void {
@@ -108,6 +109,9 @@ describe('cachescope inspect, readable', () => {
       'layer entries         8',
       'records               26',
       'records with results  7',
+      // Two different counts with two names: layer entries with parent -1, records with no inputs.
+      'chain roots           1',
+      'source records        12',
       'missing blobs         8',
       'total bytes           90763587',
       'orphans:   2 blobs',

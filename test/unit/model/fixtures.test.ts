@@ -57,7 +57,8 @@ function rawSummary(config: RawConfig, sizes: Map<string, number>, present: (blo
     uniqueBlobs: blobs.length,
     records: records.length,
     recordsWithResults: records.filter((r) => (r.layers?.length ?? 0) + (r.chains?.length ?? 0) > 0).length,
-    roots: layers.filter((l) => (l.parent ?? 0) === -1).length,
+    chainRoots: layers.filter((l) => (l.parent ?? 0) === -1).length,
+    sourceRecords: records.filter((r) => (r.inputs?.length ?? 0) === 0).length,
     missingBlobs: blobs.filter((b) => !present(b)).length,
     totalBytes: blobs.reduce((sum, b) => sum + (sizes.get(b) ?? 0), 0),
   };
@@ -123,10 +124,10 @@ async function rejects(source: string, code: string, ...parts: (string | RegExp)
 }
 
 const LAYOUTS = [
-  { name: 'dto', dir: fixture.dto, root: join(FIXTURES, 'dto-pattern-local-image-manifest'), variant: 'image-manifest', pinned: { layerEntries: 21, uniqueBlobs: 18, records: 14, recordsWithResults: 7, roots: 1, missingBlobs: 9, totalBytes: 347400920 } },
-  { name: 'fullcycle', dir: fixture.fullcycle, root: join(FIXTURES, 'fullcycle-local-image-manifest'), variant: 'image-manifest', pinned: { layerEntries: 10, uniqueBlobs: 10, records: 9, recordsWithResults: 5, roots: 1, missingBlobs: 5, totalBytes: 107233628 } },
-  { name: 'drone', dir: fixture.drone, root: join(FIXTURES, 'drone-buildkit-local-oci-index-2021'), variant: 'index', pinned: { layerEntries: 3, uniqueBlobs: 3, records: 14, recordsWithResults: 2, roots: 1, missingBlobs: 2, totalBytes: 3521348 } },
-  { name: 'margo', dir: fixture.margo, root: join(FIXTURES, 'margo-sandbox-local-image-manifest'), variant: 'image-manifest', pinned: { layerEntries: 8, uniqueBlobs: 8, records: 26, recordsWithResults: 7, roots: 1, missingBlobs: 8, totalBytes: 90763587 } },
+  { name: 'dto', dir: fixture.dto, root: join(FIXTURES, 'dto-pattern-local-image-manifest'), variant: 'image-manifest', pinned: { layerEntries: 21, uniqueBlobs: 18, records: 14, recordsWithResults: 7, chainRoots: 1, sourceRecords: 7, missingBlobs: 9, totalBytes: 347400920 } },
+  { name: 'fullcycle', dir: fixture.fullcycle, root: join(FIXTURES, 'fullcycle-local-image-manifest'), variant: 'image-manifest', pinned: { layerEntries: 10, uniqueBlobs: 10, records: 9, recordsWithResults: 5, chainRoots: 1, sourceRecords: 4, missingBlobs: 5, totalBytes: 107233628 } },
+  { name: 'drone', dir: fixture.drone, root: join(FIXTURES, 'drone-buildkit-local-oci-index-2021'), variant: 'index', pinned: { layerEntries: 3, uniqueBlobs: 3, records: 14, recordsWithResults: 2, chainRoots: 1, sourceRecords: 5, missingBlobs: 2, totalBytes: 3521348 } },
+  { name: 'margo', dir: fixture.margo, root: join(FIXTURES, 'margo-sandbox-local-image-manifest'), variant: 'image-manifest', pinned: { layerEntries: 8, uniqueBlobs: 8, records: 26, recordsWithResults: 7, chainRoots: 1, sourceRecords: 12, missingBlobs: 8, totalBytes: 90763587 } },
 ] as const;
 
 describe('real layouts open, and their numbers match the raw JSON', () => {
@@ -276,8 +277,8 @@ describe('sources that are not layouts', () => {
       image.rootfs.diff_ids.map((d: string, i: number) => [d, i - 1]),
     );
     const diffIds: string[] = image.rootfs.diff_ids;
-    assert.deepEqual(view.summary, { layerEntries: diffIds.length, uniqueBlobs: new Set(diffIds).size, records: decoded.length, recordsWithResults: decoded.filter((r) => r.layers?.length).length, roots: 1, missingBlobs: diffIds.length, totalBytes: 0 });
-    assert.deepEqual(view.summary, { layerEntries: 2, uniqueBlobs: 2, records: 3, recordsWithResults: 1, roots: 1, missingBlobs: 2, totalBytes: 0 });
+    assert.deepEqual(view.summary, { layerEntries: diffIds.length, uniqueBlobs: new Set(diffIds).size, records: decoded.length, recordsWithResults: decoded.filter((r) => r.layers?.length).length, chainRoots: 1, sourceRecords: decoded.filter((r) => (r.inputs?.length ?? 0) === 0).length, missingBlobs: diffIds.length, totalBytes: 0 });
+    assert.deepEqual(view.summary, { layerEntries: 2, uniqueBlobs: 2, records: 3, recordsWithResults: 1, chainRoots: 1, sourceRecords: 2, missingBlobs: 2, totalBytes: 0 });
     assert.deepEqual(view.records[2].stack, [0, 1]);
     assert.deepEqual(view.warnings.map((w) => w.code), ['inline-config-only']);
   });
@@ -287,7 +288,7 @@ describe('sources that are not layouts', () => {
     const raw: RawConfig = readJson(fixture.gitlabConfig);
     assert.equal(view.variant, 'config-only');
     assert.deepEqual(view.summary, rawSummary(raw, new Map(), () => false));
-    assert.deepEqual(view.summary, { layerEntries: 2, uniqueBlobs: 2, records: 2, recordsWithResults: 0, roots: 1, missingBlobs: 2, totalBytes: 0 });
+    assert.deepEqual(view.summary, { layerEntries: 2, uniqueBlobs: 2, records: 2, recordsWithResults: 0, chainRoots: 1, sourceRecords: 2, missingBlobs: 2, totalBytes: 0 });
     assert.deepEqual(view.layers.map((r) => r.parent), [-1, 0]);
     assert.deepEqual(view.chain.children, [[1], []]);
   });

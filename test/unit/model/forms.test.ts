@@ -21,7 +21,7 @@ const A = fakeDigest('a');
 const B = fakeDigest('b');
 const C = fakeDigest('c');
 
-/** Three layer entries (C on B on A), four records: two roots, one with a result on B, one on C. */
+/** Three layer entries (C on B on A), four records: two source records (no inputs), one with a result on B, one on C. */
 const CONFIG = {
   layers: [{ blob: A, parent: -1 }, { blob: B }, { blob: C, parent: 1 }],
   records: [
@@ -59,7 +59,7 @@ function structure(v: CacheView) {
 }
 
 const EXPECTED = {
-  summary: { layerEntries: 3, uniqueBlobs: 3, records: 4, recordsWithResults: 2, roots: 1, missingBlobs: 3, totalBytes: 1000 + 1001 + 1002 },
+  summary: { layerEntries: 3, uniqueBlobs: 3, records: 4, recordsWithResults: 2, chainRoots: 1, sourceRecords: 2, missingBlobs: 3, totalBytes: 1000 + 1001 + 1002 },
   layers: [
     [A, -1, 1000],
     [B, 0, 1001],
@@ -167,7 +167,8 @@ describe('the 2017 legacy forms', () => {
       [key('c'), [1, 0, 2], 60],
       [key('none'), [], 0],
     ]);
-    assert.deepEqual(view.summary, { layerEntries: 3, uniqueBlobs: 3, records: 3, recordsWithResults: 2, roots: 1, missingBlobs: 3, totalBytes: 60 });
+    // The 2017 form has no record inputs: every record is a source record.
+    assert.deepEqual(view.summary, { layerEntries: 3, uniqueBlobs: 3, records: 3, recordsWithResults: 2, chainRoots: 1, sourceRecords: 3, missingBlobs: 3, totalBytes: 60 });
   });
 
   for (const configType of [MT.cacheConfig, MT.legacyBuildCache]) {

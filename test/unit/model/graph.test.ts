@@ -58,14 +58,16 @@ describe('layer chains', () => {
     assert.deepEqual(v.chain.children, [[1], [], [3], [4], [], []]);
     assert.deepEqual(v.chain.recordsEndingAt, [[], [0], [], [], [1, 2], []]);
     assert.deepEqual(v.chain.detached, [5]);
-    assert.equal(v.summary.roots, 2);
+    assert.equal(v.summary.chainRoots, 2);
+    // Chain roots are layer entries; source records (no inputs) are another count: all three here.
+    assert.equal(v.summary.sourceRecords, 3);
     assert.deepEqual(v.layers.map((l) => l.blobUses), [1, 2, 1, 1, 2, 1]);
     assert.deepEqual(v.layers.map((l) => l.parentBlob), [null, B[0], null, B[2], B[3], null]);
   });
 });
 
 describe('records', () => {
-  // 0, 1: roots. 2 <- 0. 3 <- (2 | 1 via selector) and 0. 4 <- 3. 5 <- 3 (twice in one slot).
+  // 0, 1: source records (no inputs). 2 <- 0. 3 <- (2 | 1 via selector) and 0. 4 <- 3. 5 <- 3 (twice in one slot).
   const records = [
     { digest: sha256('src') },
     { digest: sha256('ctx@-1') },
@@ -75,7 +77,7 @@ describe('records', () => {
     { digest: sha256('run'), inputs: [[{ link: 3 }, { selector: SEL, link: 3 }]] },
   ];
 
-  it('inputs are OR slots with selectors; dependents, roots and leaves by index (digests repeat)', () => {
+  it('inputs are OR slots with selectors; dependents, source records and leaves by index (digests repeat)', () => {
     const v = view({ records }, {});
     assert.deepEqual(v.records[3].inputs, [
       [
@@ -89,7 +91,7 @@ describe('records', () => {
       [[2, 3], [3], [3], [4, 5], [], []],
     );
     assert.deepEqual(
-      v.records.map((r) => r.isRoot),
+      v.records.map((r) => r.isSource),
       [true, true, false, false, false, false],
     );
     assert.deepEqual(
@@ -135,7 +137,7 @@ describe('records', () => {
       v.records.map((r) => r.shownResult),
       [{ kind: 'layers', index: 0 }, { kind: 'chains', index: 0 }, { kind: 'layers', index: 0 }, null, { kind: 'chains', index: 0 }],
     );
-    assert.deepEqual(v.summary, { layerEntries: 5, uniqueBlobs: 4, records: 5, recordsWithResults: 4, roots: 2, missingBlobs: 0, totalBytes: 43210 });
+    assert.deepEqual(v.summary, { layerEntries: 5, uniqueBlobs: 4, records: 5, recordsWithResults: 4, chainRoots: 2, sourceRecords: 5, missingBlobs: 0, totalBytes: 43210 });
   });
 
   it('a record graph 100k deep and a chain 2000 deep: no recursion, no stack overflow', () => {
@@ -180,6 +182,6 @@ describe("a layout's orphans: what BuildKit's reset=true would delete", () => {
     // Opening the older generation by digest does not change what the folder's index.json makes garbage.
     const old = await viewOf(await openCacheSource(`${dir}@${oldManifest.digest}`));
     assert.equal(old.orphans?.bytes, v.orphans?.bytes);
-    assert.deepEqual(old.summary, { layerEntries: 1, uniqueBlobs: 1, records: 0, recordsWithResults: 0, roots: 1, missingBlobs: 0, totalBytes: oldLayer.size });
+    assert.deepEqual(old.summary, { layerEntries: 1, uniqueBlobs: 1, records: 0, recordsWithResults: 0, chainRoots: 1, sourceRecords: 0, missingBlobs: 0, totalBytes: oldLayer.size });
   });
 });

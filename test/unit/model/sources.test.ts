@@ -53,10 +53,14 @@ describe('generations of a layout folder', () => {
     const gens = await listGenerations(fixture.dto);
     const index = JSON.parse(readFileSync(join(fixture.dto, 'index.json'), 'utf8'));
     assert.equal(gens.length, 4);
+    // The generation's bytes: its manifest, its config and its distinct layers, read from the raw manifest.
+    const manifest = JSON.parse(readFileSync(join(fixture.dto, 'blobs', 'sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+    const distinct = new Map<string, number>([manifest.config, ...manifest.layers].map((d: { digest: string; size: number }) => [d.digest, d.size]));
     assert.deepEqual(gens[0], {
       source: `${fixture.dto}:latest`,
       digest: index.manifests[0].digest,
       size: index.manifests[0].size,
+      totalBytes: index.manifests[0].size + [...distinct.values()].reduce((x, y) => x + y, 0),
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       tags: ['latest'],
       orphan: false,
