@@ -8,14 +8,18 @@ import { CacheError } from '../../shared/contract/errors';
 import { EXPORT_ATTRS, parseExportAttrs } from '../../shared/export/options';
 import type { ExportProgress, ExportResult, LayerProgress } from '../../shared/export/types';
 import { shortDigest } from '../../shared/oci/digest';
-import { runExport } from '../engine/exporter';
+import { previewExport, runExport } from '../engine/exporter';
 import { openCacheSource } from '../engine/open-cache';
+import type { OpenedSource } from '../engine/open-cache';
+import type { ExportOptions } from '../../shared/export/types';
 import { formatBytes } from './format';
 import type { CommandIo } from './io';
 
 const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] [--opt key=value]… [--json]
 options (BuildKit's): ${EXPORT_ATTRS.join(', ')}
-  e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false`;
+  e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false
+every blob is verified before it is linked or copied (verify=false opts out, verify=true ignores
+remembered verifications); exit 0 exported, 1 failed or nothing to export, 130 cancelled`;
 
 export interface ParsedExportArgs {
   source: string;
@@ -87,7 +91,6 @@ function ttyRenderer(io: CommandIo): (p: ExportProgress) => void {
 }
 
 function summary(r: ExportResult, tag: string): string {
-  if (r.skipped) return 'skipping cache export for empty result';
   const c = r.counts;
   const parts = [
     c.written && `${c.written} copied`,
@@ -97,6 +100,22 @@ function summary(r: ExportResult, tag: string): string {
     c.exists && `${c.exists} already there`,
   ].filter(Boolean);
   return `exported ${r.descriptor!.digest} (${r.descriptor!.mediaType}) to ${r.dest}:${tag}\nlayers: ${parts.join(', ') || 'none'}; ${formatBytes(r.bytesWritten)} written in ${(r.durationMs / 1000).toFixed(2)} s`;
+}
+
+/**
+ * Why an export had nothing to write (BuildKit's `skipping cache export for empty result`, which the
+ * progress lines already printed once): every chain dropped by drop-missing, or no chain at all.
+ */
+async function emptyReason(opened: OpenedSource, options: ExportOptions, dest: string): Promise<{ code: 'missing-blob' | 'invalid-source'; message: string }> {
+  const preview = await previewExport(opened, options);
+  const untouched = `${dest} was not created or changed`;
+  if (preview.missingBlobs.length > 0) {
+    return {
+      code: 'missing-blob',
+      message: `nothing exported: drop-missing dropped all ${preview.droppedLayers} layer entries, because ${preview.missingBlobs.length} blob(s) they need are absent from the source; ${untouched}`,
+    };
+  }
+  return { code: 'invalid-source', message: `nothing exported: the cache has no layer chains with results to export; ${untouched}` };
 }
 
 export async function exportCommand(args: string[], io: CommandIo): Promise<number> {
@@ -120,6 +139,13 @@ export async function exportCommand(args: string[], io: CommandIo): Promise<numb
   try {
     const result = await runExport({ opened, dest: parsed.dest, options, signal: controller.signal, onProgress, jobId: 'cli' });
     const tag = options.tag ?? 'latest';
+    if (result.skipped) {
+      // An export that writes nothing is a failure for a script that expects a cache there.
+      const why = await emptyReason(opened, options, parsed.dest);
+      if (parsed.json) io.out(JSON.stringify({ event: 'exportFinished', ok: false, skipped: true, error: why, result }));
+      io.err(`cachescope export: ${why.message}`);
+      return 1;
+    }
     if (parsed.json) io.out(JSON.stringify({ event: 'exportFinished', ok: true, 'cache.manifest': result.descriptor, result }));
     else io.out(summary(result, tag));
     return 0;

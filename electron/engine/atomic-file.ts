@@ -3,7 +3,7 @@
  * prefix. Used for index.json, oci-layout and label files.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
 
@@ -11,6 +11,11 @@ export interface AtomicWriteOptions {
   /** File mode for a new file (the umask applies); BuildKit writes index.json as 0644. */
   mode?: number;
   signal?: AbortSignal;
+  /**
+   * false skips both fsyncs: the rename still makes the swap atomic for other processes, but a power
+   * cut may lose it. For files that mean nothing after a reboot (leases of running processes).
+   */
+  durable?: boolean;
 }
 
 /** Error codes that mean "this platform or file system cannot fsync a directory", not a failure. */
@@ -49,7 +54,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     const fh = await open(tmp, 'wx', options.mode ?? 0o644);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (options.durable !== false) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -57,12 +62,38 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     options.signal?.throwIfAborted();
     await rename(tmp, path);
     renamed = true;
-    await fsyncDir(dirname(path));
+    if (options.durable !== false) await fsyncDir(dirname(path));
   } catch (err) {
     if (err instanceof CacheError || options.signal?.aborted) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new CacheError('io', `cannot write ${path}: ${code ?? (err as Error).message}`, { file: path, ...(code ? { errno: code } : {}) });
   } finally {
     if (!renamed) await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/**
+ * `mkdir -p` whose error names the real cause. Node's recursive mkdir reports ENOENT when a folder
+ * cannot be created on a read-only mount; retrying the first missing level without `recursive`
+ * brings out the kernel's EROFS (or EACCES), which is what the user needs to read.
+ */
+export async function makeDirs(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    let missing = path;
+    for (let up = dirname(missing); up !== missing; up = dirname(up)) {
+      if (await stat(up).then(() => true, () => false)) break;
+      missing = up;
+    }
+    try {
+      await mkdir(missing);
+    } catch (inner) {
+      if ((inner as NodeJS.ErrnoException).code !== 'EEXIST') throw inner;
+    }
+    // The first level could be made after all (a race with a deleter): finish the rest.
+    await mkdir(path, { recursive: true });
   }
 }

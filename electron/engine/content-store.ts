@@ -7,14 +7,18 @@
  * Opening a store creates nothing: read-only layouts (the shared fixtures, a mounted cache) work for
  * reads. Directories are made on the first write.
  *
- * Blobs committed or found already present are touched (mtime = now), and a fresh hard link gets a
- * new ctime from link(2), because gc keeps blobs whose mtime or ctime is after its own start: see
- * gc.ts for the rule the exporter follows.
+ * A store never writes a blob that is already present, not even its times: a hard-linked blob shares
+ * its inode with the source layout, and an export must leave the source as it found it. In-flight
+ * content is protected from gc by leases (gc.ts), not by timestamps.
+ *
+ * Durability: a blob's bytes are fsynced before it is renamed into blobs/, so blobs/ never holds a
+ * partial file. The rename itself becomes durable with the directory's fsync; a batch of writes can
+ * defer that (`syncDir: false`) to one `syncBlobDirs()` before index.json is changed.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link as hardLink, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { link as hardLink, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Writable, addAbortSignal } from 'node:stream';
@@ -52,6 +56,25 @@ export interface LinkOptions {
   signal?: AbortSignal;
   /** Hash the source before linking it in; callers that already verified it can skip this. */
   verify?: boolean;
+  /**
+   * Runs on the staged hard link (in ingest/, same inode as the source) before it is renamed into
+   * blobs/; a throw stops the publish. Lets a caller check exactly the inode that gets published.
+   */
+  check?: (staged: string) => Promise<void>;
+  /** fsync blobs/<alg> after the rename (default true); false defers it to `syncBlobDirs()`. */
+  syncDir?: boolean;
+}
+
+export interface WriterOptions {
+  signal?: AbortSignal;
+  /** fsync blobs/<alg> after the rename (default true); false defers it to `syncBlobDirs()`. */
+  syncDir?: boolean;
+}
+
+export interface AdoptOptions {
+  signal?: AbortSignal;
+  /** fsync blobs/<alg> after the rename (default true); false defers it to `syncBlobDirs()`. */
+  syncDir?: boolean;
 }
 
 /** A writable that hashes what it is given into an ingest file; `commit()` (or `abort()`) must end it. */
@@ -67,21 +90,27 @@ export interface BlobWriter extends Writable {
 export interface ContentStore {
   readonly root: string;
   has(digest: string): Promise<boolean>;
-  /** Marks a present blob as just used (mtime = now) so a gc that started earlier keeps it; false when absent. */
-  touch(digest: string): Promise<boolean>;
   info(digest: string): Promise<BlobInfo | null>;
   blobPath(digest: string): string;
   readStream(digest: string, options?: ReadStreamOptions): Promise<Readable>;
   readBytes(digest: string, options: ReadBytesOptions): Promise<Buffer>;
-  writer(expected?: WriterExpectation, options?: { signal?: AbortSignal }): BlobWriter;
-  writeBytes(bytes: Uint8Array, expectedDigest?: string, options?: { signal?: AbortSignal }): Promise<BlobInfo>;
+  writer(expected?: WriterExpectation, options?: WriterOptions): BlobWriter;
+  writeBytes(bytes: Uint8Array, expectedDigest?: string, options?: WriterOptions): Promise<BlobInfo>;
   /**
    * Adds an existing file as blob `digest` by hard link (a copy through the hashing writer across devices
    * or where links are refused). A hard link shares the source's inode: neither file may ever be written
    * in place afterwards (BuildKit and containerd never do; tests that corrupt blobs must replace the file).
-   * When the blob was already present it is touched, which also sets the mtime of any file it is linked to.
+   * A blob already present is left as it is (never touched: it may be another layout's inode).
    */
   link(sourcePath: string, digest: string, options?: LinkOptions): Promise<BlobInfo>;
+  /**
+   * Publishes a finished file of ours under ingest/ (already checked to be `digest` by the caller) as
+   * blob `digest`: fsync, then rename into blobs/. The file is gone afterwards either way; when the
+   * blob is already present the file is dropped.
+   */
+  adopt(ingestFile: string, digest: string, options?: AdoptOptions): Promise<BlobInfo>;
+  /** fsyncs blobs/ and blobs/<alg>: makes every rename into blobs/ so far durable (after `syncDir: false` writes). */
+  syncBlobDirs(): Promise<void>;
   /** Removes leftovers under ingest/ (ours and containerd's) not modified for `olderThanMs`; live writers of this process are spared. */
   cleanStaleIngests(olderThanMs: number): Promise<string[]>;
   setLabel(digest: string, key: string, value: string | null): Promise<void>;
@@ -110,22 +139,26 @@ function ioError(action: string, file: string, err: unknown): CacheError {
   return new CacheError('io', `cannot ${action} ${file}: ${code ?? (err as Error).message}`, { file, ...(code ? { errno: code } : {}) });
 }
 
-/** Marks a blob as recently used so a gc that started before now keeps it. */
-async function touch(file: string): Promise<void> {
-  const now = new Date();
-  await utimes(file, now, now).catch(() => undefined);
+export interface StoreOptions {
+  /**
+   * Called with a blob's digest before it appears in blobs/ (commit, link) or is found already there:
+   * a writer adds it to its lease here, so a concurrent gc keeps it (leases.ts).
+   */
+  beforePublish?: (digest: string) => Promise<void>;
 }
 
 /** Opens a store rooted at an OCI layout directory. Nothing is created until something is written. */
-export async function openContentStore(root: string): Promise<ContentStore> {
-  return new LocalContentStore(root);
+export async function openContentStore(root: string, options: StoreOptions = {}): Promise<ContentStore> {
+  return new LocalContentStore(root, options.beforePublish);
 }
 
 class LocalContentStore implements ContentStore {
   readonly root: string;
+  readonly beforePublish: ((digest: string) => Promise<void>) | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, beforePublish?: (digest: string) => Promise<void>) {
     this.root = root;
+    this.beforePublish = beforePublish;
   }
 
   blobPath(digest: string): string {
@@ -155,18 +188,6 @@ class LocalContentStore implements ContentStore {
 
   async has(digest: string): Promise<boolean> {
     return (await this.info(digest)) !== null;
-  }
-
-  async touch(digest: string): Promise<boolean> {
-    const file = this.blobPath(digest);
-    const now = new Date();
-    try {
-      await utimes(file, now, now);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw ioError('touch', file, err);
-    }
   }
 
   async readStream(digest: string, options: ReadStreamOptions = {}): Promise<Readable> {
@@ -232,15 +253,15 @@ class LocalContentStore implements ContentStore {
     return bytes;
   }
 
-  writer(expected: WriterExpectation = {}, options: { signal?: AbortSignal } = {}): BlobWriter {
+  writer(expected: WriterExpectation = {}, options: WriterOptions = {}): BlobWriter {
     if (expected.digest !== undefined) checkedDigest(expected.digest, 'expected digest');
     if (expected.size !== undefined && (!Number.isSafeInteger(expected.size) || expected.size < 0)) {
       throw new CacheError('bad-request', `expected size: must be an integer >= 0, got ${String(expected.size)}`, { field: 'size' });
     }
-    return new IngestWriter(this, expected, options.signal);
+    return new IngestWriter(this, expected, options.signal, options.syncDir !== false);
   }
 
-  async writeBytes(bytes: Uint8Array, expectedDigest?: string, options: { signal?: AbortSignal } = {}): Promise<BlobInfo> {
+  async writeBytes(bytes: Uint8Array, expectedDigest?: string, options: WriterOptions = {}): Promise<BlobInfo> {
     const w = this.writer({ digest: expectedDigest, size: bytes.length }, options);
     const done = new Promise<void>((resolve, reject) => {
       w.once('error', reject);
@@ -259,11 +280,9 @@ class LocalContentStore implements ContentStore {
     const { algorithm } = checkedDigest(digest);
     const target = this.blobPath(digest);
     options.signal?.throwIfAborted();
+    await this.beforePublish?.(digest);
     const present = await this.info(digest);
-    if (present) {
-      await touch(target);
-      return present;
-    }
+    if (present) return present;
     let src;
     try {
       src = await stat(sourcePath);
@@ -299,14 +318,14 @@ class LocalContentStore implements ContentStore {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // Other device, or a file system without hard links: copy through the writer, which re-hashes anyway.
-        if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'ENOSYS') return await this.copyIn(sourcePath, digest, src.size, options.signal);
+        if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'ENOSYS') return await this.copyIn(sourcePath, digest, src.size, options);
         throw ioError('link', sourcePath, err);
       }
+      await options.check?.(staged);
       options.signal?.throwIfAborted();
+      // Never utimes: the inode is the source's, and an export must not change the source.
       await rename(staged, target);
-      // No utimes here: the inode is the source's, and link(2) already set its ctime, which gc's
-      // grace rule reads too. Touching would rewrite the source file's mtime for nothing.
-      await fsyncDir(dirname(target));
+      if (options.syncDir !== false) await fsyncDir(dirname(target));
       return { digest, size: src.size };
     } catch (err) {
       await unlink(staged).catch(() => undefined);
@@ -316,8 +335,8 @@ class LocalContentStore implements ContentStore {
     }
   }
 
-  private async copyIn(sourcePath: string, digest: string, size: number, signal?: AbortSignal): Promise<BlobInfo> {
-    const w = this.writer({ digest, size }, { signal });
+  private async copyIn(sourcePath: string, digest: string, size: number, options: LinkOptions): Promise<BlobInfo> {
+    const w = this.writer({ digest, size }, { signal: options.signal, syncDir: options.syncDir });
     const fh = await open(sourcePath, 'r');
     try {
       const stream = fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false });
@@ -334,6 +353,45 @@ class LocalContentStore implements ContentStore {
       await fh.close();
     }
     return w.commit();
+  }
+
+  async adopt(ingestFile: string, digest: string, options: AdoptOptions = {}): Promise<BlobInfo> {
+    checkedDigest(digest);
+    const target = this.blobPath(digest);
+    activeIngests.add(ingestFile);
+    try {
+      options.signal?.throwIfAborted();
+      let size: number;
+      const fh = await open(ingestFile, 'r').catch((err: unknown) => {
+        throw ioError('open', ingestFile, err);
+      });
+      try {
+        size = (await fh.stat()).size;
+        // The bytes reach the disk before the name does: blobs/ never holds a partial file.
+        await fh.sync();
+      } catch (err) {
+        throw ioError('fsync', ingestFile, err);
+      } finally {
+        await fh.close();
+      }
+      options.signal?.throwIfAborted();
+      await this.beforePublish?.(digest);
+      if (await this.info(digest)) return { digest, size };
+      await mkdir(dirname(target), { recursive: true });
+      await rename(ingestFile, target);
+      if (options.syncDir !== false) await fsyncDir(dirname(target));
+      return { digest, size };
+    } finally {
+      activeIngests.delete(ingestFile);
+      await unlink(ingestFile).catch(() => undefined);
+    }
+  }
+
+  async syncBlobDirs(): Promise<void> {
+    const blobs = join(this.root, 'blobs');
+    const algs = await readdir(blobs).catch(() => [] as string[]);
+    await Promise.all(algs.map((a) => fsyncDir(join(blobs, a)).catch(() => undefined)));
+    await fsyncDir(blobs).catch(() => undefined);
   }
 
   async cleanStaleIngests(olderThanMs: number): Promise<string[]> {
@@ -427,7 +485,12 @@ class IngestWriter extends Writable implements BlobWriter {
   private committed = false;
   private readonly onAbort: () => void;
 
-  constructor(store: LocalContentStore, expected: WriterExpectation, signal?: AbortSignal) {
+  constructor(
+    store: LocalContentStore,
+    expected: WriterExpectation,
+    signal: AbortSignal | undefined,
+    private readonly syncDir: boolean,
+  ) {
     super({ autoDestroy: false, highWaterMark: READ_CHUNK });
     this.store = store;
     this.expected = expected;
@@ -541,21 +604,17 @@ class IngestWriter extends Writable implements BlobWriter {
         throw new CacheError('digest-mismatch', `blob write: expected ${this.expected.digest}, but the ${size} bytes written hash to ${digest}`, { expected: this.expected.digest, actual: digest });
       }
       const target = this.store.blobPath(digest);
+      await this.store.beforePublish?.(digest);
       const fh = this.fh!;
       await fh.sync();
-      // mtime = commit time, not first-byte time: gc's grace rule compares it with gc's start.
-      const now = new Date();
-      await fh.utimes(now, now);
       await fh.close();
       this.fh = null;
       this.signal?.throwIfAborted();
       await mkdir(dirname(target), { recursive: true });
-      if (await this.store.info(digest)) {
-        // Someone committed the same content first: theirs is identical by construction.
-        await touch(target);
-      } else {
+      // Someone committed the same content first: theirs is identical by construction, and left alone.
+      if (!(await this.store.info(digest))) {
         await rename(this.path, target);
-        await fsyncDir(dirname(target));
+        if (this.syncDir) await fsyncDir(dirname(target));
       }
       this.committed = true;
       await unlink(this.path).catch(() => undefined);

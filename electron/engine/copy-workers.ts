@@ -1,9 +1,12 @@
 /**
  * Blob copies that hash on both cores. Copying a layer means reading it, hashing it (the digest is
  * checked while streaming) and writing it; on the main thread sha256 alone (~1.9 GB/s here) is
- * slower than `cp -r`, so each copy runs in a worker thread: read → hash → write → fsync into a
- * temp file under the destination's ingest/ folder. The caller then checks the digest and hands
- * the finished file to the content store (`link`), which publishes it atomically into blobs/.
+ * slower than `cp -r`, so each copy runs in a worker thread: read → hash → write into a temp file
+ * under the destination's ingest/ folder. A blob whose verification is remembered (verify-memo.ts)
+ * is copied without hashing, by the kernel (copy_file_range through copyFileSync). The caller then
+ * checks the digest and hands the finished file to the content store (`adopt`), which fsyncs it and
+ * publishes it atomically into blobs/: the fsync runs outside the worker, so the worker copies the
+ * next blob while the disk writes this one.
  *
  * The worker is a plain CommonJS string (`eval: true`) using only Node built-ins, so the same code
  * runs under tsx, in the esbuild CJS bundle and in Electron's main process without a separate entry.
@@ -23,6 +26,19 @@ parentPort.on('message', (job) => {
   let fin = -1;
   let fout = -1;
   try {
+    if (!job.hash) {
+      fs.copyFileSync(job.src, job.tmp, fs.constants.COPYFILE_EXCL);
+      // copyFile takes the source's mode (often read-only); blobs we write are 0644 like the hashed copies.
+      fs.chmodSync(job.tmp, 0o644);
+      if (job.sync) {
+        fout = fs.openSync(job.tmp, 'r');
+        fs.fsyncSync(fout);
+        fs.closeSync(fout);
+        fout = -1;
+      }
+      parentPort.postMessage({ id: job.id, done: true, digest: null, size: fs.statSync(job.tmp).size });
+      return;
+    }
     fin = fs.openSync(job.src, 'r');
     fout = fs.openSync(job.tmp, 'wx', 0o644);
     const hash = createHash(job.algorithm);
@@ -42,7 +58,7 @@ parentPort.on('message', (job) => {
         parentPort.postMessage({ id: job.id, progress: total });
       }
     }
-    fs.fsyncSync(fout);
+    if (job.sync) fs.fsyncSync(fout);
     fs.closeSync(fout);
     fout = -1;
     parentPort.postMessage({ id: job.id, done: true, digest: job.algorithm + ':' + hash.digest('hex'), size: total });
@@ -65,6 +81,10 @@ interface CopyRequest {
   src: string;
   tmp: string;
   algorithm: string;
+  /** false: copy without hashing (the caller knows the bytes are right); the digest comes back null. Default true. */
+  hash?: boolean;
+  /** fsync the copy before answering. Default false: the store's `adopt` fsyncs it off the worker. */
+  sync?: boolean;
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
 }
@@ -72,15 +92,21 @@ interface CopyRequest {
 interface Pending extends CopyRequest {
   id: number;
   flag: SharedArrayBuffer;
-  resolve: (v: { digest: string; size: number }) => void;
+  resolve: (v: CopyDone) => void;
   reject: (e: unknown) => void;
+}
+
+export interface CopyDone {
+  /** `algorithm:hex` of the bytes written, or null when the copy was not hashed. */
+  digest: string | null;
+  size: number;
 }
 
 interface WorkerMessage {
   id: number;
   progress?: number;
   done?: boolean;
-  digest?: string;
+  digest?: string | null;
   size?: number;
   error?: { name: string; code?: string; message: string; path?: string };
 }
@@ -110,8 +136,8 @@ export class CopyPool {
 
   constructor(private readonly size = 2) {}
 
-  /** Copies `src` to `tmp` (created, fsynced), hashing on the way; rejects with AbortError on abort. */
-  copy(req: CopyRequest): Promise<{ digest: string; size: number }> {
+  /** Copies `src` to `tmp` (created), hashing on the way unless told not to; rejects with AbortError on abort. */
+  copy(req: CopyRequest): Promise<CopyDone> {
     if (this.closed) return Promise.reject(new CacheError('internal', 'copy pool is closed'));
     req.signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
@@ -148,7 +174,7 @@ export class CopyPool {
       if (!slot) return;
       const job = this.queue.shift()!;
       slot.job = job;
-      slot.worker.postMessage({ id: job.id, src: job.src, tmp: job.tmp, algorithm: job.algorithm, flag: job.flag, chunk: CHUNK, reportEvery: REPORT_EVERY });
+      slot.worker.postMessage({ id: job.id, src: job.src, tmp: job.tmp, algorithm: job.algorithm, hash: job.hash !== false, sync: job.sync === true, flag: job.flag, chunk: CHUNK, reportEvery: REPORT_EVERY });
     }
   }
 
@@ -166,7 +192,7 @@ export class CopyPool {
       if (m.error) {
         const err = toError(m.error, job);
         job.reject(err.name === 'AbortError' && job.signal?.reason !== undefined ? job.signal.reason : err);
-      } else job.resolve({ digest: m.digest!, size: m.size! });
+      } else job.resolve({ digest: m.digest ?? null, size: m.size! });
       this.pump();
     });
     worker.on('error', (err) => {

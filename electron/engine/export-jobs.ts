@@ -15,7 +15,7 @@ export interface ExportHandlerDeps {
   opened: (cacheId: string) => OpenedSource;
   emit: EventSink;
   /** Test seam: extra settings for every run (e.g. a failing store, a fake clock). */
-  runDefaults?: Partial<Pick<ExportRun, 'allowLink' | 'convertConcurrency' | 'copyConcurrency' | 'copyWorkers' | 'clock' | 'wrapDestStore'>>;
+  runDefaults?: Partial<Pick<ExportRun, 'allowLink' | 'convertConcurrency' | 'copyConcurrency' | 'copyWorkers' | 'clock' | 'wrapDestStore' | 'verifyMemo'>>;
 }
 
 export interface ExportHandlers {

@@ -4,10 +4,13 @@
  * the tag in index.json. Crash safety comes from the order and the store: every blob appears whole
  * (ingest + fsync + rename) or not at all, and index.json changes last, atomically, under its lock,
  * so an interrupted export leaves the old index.json in force and the next run reuses what is done.
+ * Every blob is verified before it is linked, copied or reused (export-blobs.ts). Nothing is written
+ * outside the destination but the per-user record of verifications (verify-memo.ts): the source
+ * layout is only read.
  */
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
@@ -31,11 +34,15 @@ import { openContentStore } from './content-store';
 import type { ContentStore } from './content-store';
 import { CopyPool, WORKER_COPY_MIN_BYTES } from './copy-workers';
 import { exportBlob } from './export-blobs';
-import type { BlobOutcome, BlobResult } from './export-blobs';
+import type { BlobOutcome, BlobResult, VerifyMode } from './export-blobs';
 import { ProgressTracker, systemClock } from './export-progress';
 import type { Clock } from './export-progress';
-import { putTag, tagProblem } from './layout-index';
+import { INDEX_FILE, parseIndexText, putTag, tagProblem } from './layout-index';
+import { acquireLease } from './leases';
+import type { Lease } from './leases';
 import type { OpenedSource } from './open-cache';
+import { openVerifyMemo } from './verify-memo';
+import type { VerifyMemo } from './verify-memo';
 
 export interface ExportRun {
   opened: OpenedSource;
@@ -53,6 +60,8 @@ export interface ExportRun {
   /** Worker threads that copy and hash large blobs. Default 2 (both cores). */
   copyWorkers?: number;
   clock?: Clock;
+  /** Remembered blob verifications; default the per-user cache (verify-memo.ts), null remembers nothing. */
+  verifyMemo?: VerifyMemo | null;
   /** Test seam: wraps the destination store (e.g. to inject a failing write). */
   wrapDestStore?: (store: ContentStore) => ContentStore;
 }
@@ -121,7 +130,7 @@ export async function previewExport(opened: OpenedSource, options: ExportOptions
     resolved = resolveForExport(options);
   } catch (err) {
     if (!(err instanceof CacheError)) throw err;
-    return { layers: [], totalBytes: 0, convertCount: 0, droppedLayers: 0, droppedResults: 0, missingBlobs: [], manifestMediaType: '', tag: options.tag ?? 'latest', error: err.message, empty: false, notes: [] };
+    return { layers: [], totalBytes: 0, convertCount: 0, droppedLayers: 0, droppedResults: 0, missingBlobs: [], manifestMediaType: '', tag: options.tag ?? 'latest', error: err.message, empty: false, notes: [], effectiveLevel: null, levelNote: null };
   }
   return previewFromPlan(await planFor(opened, resolved), opened.model);
 }
@@ -163,6 +172,34 @@ function wrapWriteError(err: unknown, wrapper: string, dest: string): unknown {
   return new CacheError('io', `${wrapper}: ${(err as Error)?.message ?? String(err)}`, { dest });
 }
 
+/** verify unset: verify, trusting remembered verifications; verify=true: hash everything; verify=false: sizes only. */
+export function verifyMode(options: ExportOptions): VerifyMode {
+  return options.verify === false ? 'off' : options.verify === true ? 'always' : 'remembered';
+}
+
+/**
+ * A target index.json that cannot be read as one is refused before any blob is written: the tag
+ * could never be added, and the blobs would be left with nothing pointing at them.
+ */
+async function checkDestIndex(dest: string): Promise<void> {
+  const file = resolve(dest, INDEX_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw describeFsError(err, 'read', file);
+  }
+  // BuildKit treats an empty index.json like a missing one (putTag does too).
+  if (text.length === 0) return;
+  try {
+    parseIndexText(text, file);
+  } catch (err) {
+    if (!(err instanceof CacheError)) throw err;
+    throw new CacheError(err.code, `${err.message}; nothing was exported (fix or remove ${file} first)`, { ...err.details, file });
+  }
+}
+
 async function prepareDest(dest: string): Promise<void> {
   let st;
   try {
@@ -186,6 +223,16 @@ const STALE_INGEST_MS = 60 * 60 * 1000;
 
 const OUTCOME_STATE: Record<BlobOutcome, 'exists' | 'linked' | 'done'> = { exists: 'exists', linked: 'linked', copied: 'done', converted: 'done', reused: 'done' };
 
+/** A blob looked up in the target (a remembered variant) may be reused: lease it before the lookup. */
+function leaseLookups(store: ContentStore, lease: Lease): ContentStore {
+  const leasing = Object.create(store) as ContentStore;
+  leasing.info = async (digest: string) => {
+    await lease.add([digest]);
+    return store.info(digest);
+  };
+  return leasing;
+}
+
 /** Runs one export to the end. Resolves with the `cache.manifest` descriptor, or rejects with a CacheError. */
 export async function runExport(run: ExportRun): Promise<ExportResult> {
   const started = performance.now();
@@ -201,6 +248,7 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
   // Every stream, writer and worker job of every lane listens to this one signal.
   setMaxListeners(0, signal);
   const copyPool = new CopyPool(run.copyWorkers ?? 2);
+  let lease: Lease | null = null;
   try {
     const { opened } = run;
     const src = await sourceStore(opened);
@@ -215,12 +263,19 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
       throw new CacheError('missing-blob', missingBlobsMessage(plan.missing), { missing: plan.missing });
     }
     const base = { dest, tag: resolved.tag, bytesRead: 0, bytesWritten: 0 };
+    if (!plan.empty) await checkDestIndex(dest);
     if (plan.empty) {
       tracker.line('skipping cache export for empty result');
       return { ...base, descriptor: null, skipped: true, config: null, counts: { written: 0, converted: 0, linked: 0, exists: 0, reused: 0 }, durationMs: performance.now() - started };
     }
     await prepareDest(dest);
-    const rawDest = await openContentStore(dest);
+    // Leases (leases.ts): whatever this export publishes or looks up in the target is leased first,
+    // so a concurrent gc keeps it until index.json names it; released in `finally`.
+    lease = await acquireLease(dest, { purpose: `export ${resolved.tag}` });
+    const held = lease;
+    await held.add(plan.blobs.map((b) => b.source));
+    const published = await openContentStore(dest, { beforePublish: (d) => held.add([d]) });
+    const rawDest = leaseLookups(published, held);
     // Leftovers of killed runs sit in ingest/ (never in blobs/). Age is the only safe test: ingest
     // names carry a pid but no host, and a live writer keeps touching its file.
     await rawDest.cleanStaleIngests(STALE_INGEST_MS).catch(() => undefined);
@@ -229,6 +284,8 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     for (const b of plan.blobs) tracker.addLayer(b.source, b.size);
     if (plan.blobs.some((b) => b.action === 'copy' && (!sameDevice || run.allowLink === false) && b.size >= WORKER_COPY_MIN_BYTES)) copyPool.warm();
 
+    const verify = verifyMode(run.options);
+    const memo = run.verifyMemo === undefined ? openVerifyMemo() : run.verifyMemo;
     const converted = new Map<string, ConvertedBlob>();
     const counts = { written: 0, converted: 0, linked: 0, exists: 0, reused: 0 };
     let bytesRead = 0;
@@ -247,7 +304,8 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
             dest: store,
             sameDevice,
             allowLink: run.allowLink !== false,
-            verify: resolved.verify,
+            verify,
+            memo,
             level: resolved.level,
             signal,
             copyPool,
@@ -294,7 +352,7 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     const manifestDesc: Descriptor = { mediaType: plan.manifestMediaType, digest: sha256(manifestText), size: Buffer.byteLength(manifestText) };
     const writeJson = async (text: string, digest: string, wrapper: string) => {
       try {
-        await store.writeBytes(Buffer.from(text), digest, { signal });
+        await store.writeBytes(Buffer.from(text), digest, { signal, syncDir: false });
       } catch (err) {
         throw wrapWriteError(err, wrapper, dest);
       }
@@ -305,8 +363,20 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     await writeJson(manifestText, manifestDesc.digest, 'error writing manifest blob');
 
     const required = [...new Set([...layers.map((d) => d.digest), configDesc.digest, manifestDesc.digest])];
-    // gc.ts: the tag is written under index.json.lock after checking the blobs are still there; a gc
-    // that ran in between makes putTag fail with missing-blob, and we write them again once.
+    // Every blob's bytes were fsynced before its rename; one fsync of blobs/ makes the renames durable
+    // before index.json points at them (instead of one directory fsync per blob).
+    const syncDirs = async () => {
+      try {
+        await store.syncBlobDirs();
+      } catch (err) {
+        throw wrapWriteError(err, 'error writing layer blob', dest);
+      }
+    };
+    await syncDirs();
+    // The tag is written under index.json.lock after checking the blobs are still there. Leases keep
+    // what we wrote; the one gap is a gc that read the leases just before we leased a blob we then
+    // found already present. That gc has finished once putTag holds the lock, every later gc sees
+    // the lease, so writing the missing blobs again once is enough.
     for (let attempt = 0; ; attempt++) {
       signal.throwIfAborted();
       try {
@@ -318,6 +388,7 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
         await layerPhase(gone);
         if (gone.has(configDesc.digest)) await writeJson(cfg.text, configDesc.digest, 'error writing config blob');
         if (gone.has(manifestDesc.digest)) await writeJson(manifestText, manifestDesc.digest, 'error writing manifest blob');
+        await syncDirs();
       }
     }
     return {
@@ -335,6 +406,7 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     if (signal.aborted && run.signal?.aborted) throw new CacheError('cancelled', 'export cancelled; index.json was not changed and completed blobs are kept for the next run');
     throw err;
   } finally {
+    await lease?.release().catch(() => undefined);
     run.signal?.removeEventListener('abort', onOuterAbort);
     await copyPool.close();
     tracker.flush();

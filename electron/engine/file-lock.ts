@@ -20,8 +20,29 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../../shared/contract/errors';
 
+/** Time as the lock sees it; tests pass a fake one so nothing depends on how fast the machine is. */
+export interface LockClock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Calls `fn` every `ms` (the holder's heartbeat) until the returned function is called. */
+  every(ms: number, fn: () => Promise<void>): () => void;
+}
+
+export const systemLockClock: LockClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+  every(ms, fn) {
+    const timer = setInterval(() => void fn(), ms);
+    // A heartbeat must never keep the process alive on its own.
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+};
+
 export interface LockOptions {
   signal?: AbortSignal;
+  /** Default: the system clock. */
+  clock?: LockClock;
   /** How long to wait for a held lock before failing with CacheError('locked'). Default 30 s. */
   timeoutMs?: number;
   /** A lock file not touched for this long is taken over even if its pid looks alive. Default 60 s. */
@@ -96,10 +117,10 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-function staleReason(s: LockSnapshot, staleMs: number): string | null {
+function staleReason(s: LockSnapshot, staleMs: number, clock: LockClock): string | null {
   // A pid only means something on the host that wrote it.
   if (s.owner && s.owner.hostname === hostname() && !pidAlive(s.owner.pid)) return `pid ${s.owner.pid} is not running`;
-  const age = Date.now() - s.mtimeMs;
+  const age = clock.now() - s.mtimeMs;
   if (age > staleMs) return `not touched for ${Math.round(age)} ms (stale after ${staleMs} ms)`;
   return null;
 }
@@ -138,7 +159,7 @@ async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
 }
 
 /** Deletes a stale lock, but only if it is still the same stale lock once we hold the `.break` file. */
-async function breakStale(path: string, seen: LockSnapshot, staleMs: number): Promise<void> {
+async function breakStale(path: string, seen: LockSnapshot, staleMs: number, clock: LockClock): Promise<void> {
   const breakPath = `${path}.break`;
   let fh;
   try {
@@ -146,13 +167,13 @@ async function breakStale(path: string, seen: LockSnapshot, staleMs: number): Pr
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(breakPath, err);
     const st = await stat(breakPath).catch(() => null);
-    if (st && Date.now() - st.mtimeMs > BREAK_STALE_MS) await unlink(breakPath).catch(() => undefined);
+    if (st && clock.now() - st.mtimeMs > BREAK_STALE_MS) await unlink(breakPath).catch(() => undefined);
     return;
   }
   try {
     await fh.close();
     const now = await snapshot(path);
-    if (now && now.raw === seen.raw && staleReason(now, staleMs) !== null) await unlink(path).catch(() => undefined);
+    if (now && now.raw === seen.raw && staleReason(now, staleMs, clock) !== null) await unlink(path).catch(() => undefined);
   } finally {
     await unlink(breakPath).catch(() => undefined);
   }
@@ -163,20 +184,21 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const signal = options.signal;
-  const owner: LockOwner = { pid: process.pid, hostname: hostname(), acquiredAt: new Date().toISOString(), token: randomBytes(12).toString('hex') };
-  const deadline = Date.now() + timeoutMs;
+  const clock = options.clock ?? systemLockClock;
+  const owner: LockOwner = { pid: process.pid, hostname: hostname(), acquiredAt: new Date(clock.now()).toISOString(), token: randomBytes(12).toString('hex') };
+  const deadline = clock.now() + timeoutMs;
   let backoff = FIRST_BACKOFF_MS;
   for (;;) {
     signal?.throwIfAborted();
-    owner.acquiredAt = new Date().toISOString();
-    if (await tryCreate(path, owner)) return hold(path, owner, staleMs);
+    owner.acquiredAt = new Date(clock.now()).toISOString();
+    if (await tryCreate(path, owner)) return hold(path, owner, staleMs, clock);
     const seen = await snapshot(path);
     if (seen === null) continue; // released between our create and our read: try again at once
-    if (staleReason(seen, staleMs) !== null) {
-      await breakStale(path, seen, staleMs);
+    if (staleReason(seen, staleMs, clock) !== null) {
+      await breakStale(path, seen, staleMs, clock);
       continue;
     }
-    const left = deadline - Date.now();
+    const left = deadline - clock.now();
     if (left <= 0) {
       throw new CacheError('locked', `${describeHolder(path, seen)}; gave up after waiting ${timeoutMs} ms for ${path}`, {
         file: path,
@@ -184,12 +206,12 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
       });
     }
     // Jitter keeps several waiters from retrying in lockstep.
-    await sleep(Math.min(left, backoff + Math.floor(Math.random() * backoff)), undefined, { signal });
+    await clock.sleep(Math.min(left, backoff + Math.floor(Math.random() * backoff)), signal);
     backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
   }
 }
 
-function hold(path: string, owner: LockOwner, staleMs: number): HeldLock {
+function hold(path: string, owner: LockOwner, staleMs: number, clock: LockClock): HeldLock {
   let lost = false;
   let released = false;
   const stillOurs = async (): Promise<boolean> => {
@@ -197,18 +219,15 @@ function hold(path: string, owner: LockOwner, staleMs: number): HeldLock {
     return s?.owner?.token === owner.token;
   };
   // Touching the file proves we are alive to waiters that only see its age (other hosts, reused pids).
-  const heartbeat = setInterval(() => {
-    void (async () => {
-      if (released || lost) return;
-      if (!(await stillOurs())) {
-        lost = true;
-        return;
-      }
-      const now = new Date();
-      await utimes(path, now, now).catch(() => undefined);
-    })();
-  }, Math.max(10, Math.floor(staleMs / 3)));
-  heartbeat.unref();
+  const stopHeartbeat = clock.every(Math.max(10, Math.floor(staleMs / 3)), async () => {
+    if (released || lost) return;
+    if (!(await stillOurs())) {
+      lost = true;
+      return;
+    }
+    const now = new Date(clock.now());
+    await utimes(path, now, now).catch(() => undefined);
+  });
   return {
     path,
     owner,
@@ -218,7 +237,7 @@ function hold(path: string, owner: LockOwner, staleMs: number): HeldLock {
     async release() {
       if (released) return;
       released = true;
-      clearInterval(heartbeat);
+      stopHeartbeat();
       // Never delete a lock someone else took over from us.
       if (await stillOurs()) await unlink(path).catch(() => undefined);
       else lost = true;

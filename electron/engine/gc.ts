@@ -1,50 +1,67 @@
 /**
  * Garbage in a local cache layout: blobs that no index.json entry reaches (what BuildKit's `reset=true`
- * deletes), found by following manifests and indexes from every index.json entry.
+ * deletes) and that no running writer holds in a lease, found by following manifests and indexes from
+ * every index.json entry with inspect's own validation (reachable-blobs.ts).
  *
- * The rule that keeps gc and export from losing blobs (the exporter must follow it):
- *  1. Write every blob first. Content-store commit sets the blob's mtime to "now" (also when the blob
- *     was already there), a new hard link gets a new ctime; a blob reused because `has()` said it
- *     exists must be `touch()`ed.
- *  2. Then take index.json.lock and update index.json (`putTag`), passing the blobs the new manifest
- *     needs as `requireBlobs`: they are checked under the lock.
- * gc (unless a dry run) holds the same lock from before it reads index.json until it has finished
- * deleting, and keeps every blob whose mtime or ctime is at or after gc's start (minus `graceMs`).
- * So a blob written while gc runs survives, and an export whose tag update comes after a gc that
- * removed one of its older blobs fails loudly in putTag (missing-blob) instead of writing an index
- * that dangles; the exporter then rewrites the blob and tags again. That check under the lock is the
- * guarantee; the time rule only spares exports most of those rewrites (file-system clocks are coarse,
- * so it is approximate by a few milliseconds). `graceMs` widens its window.
+ * The rule that keeps gc and export from losing blobs (leases.ts has the details):
+ *  1. A writer takes a lease and adds a blob's digest to it before the blob is written or linked
+ *     into blobs/ (or found already there), then tags it (putTag, under index.json.lock, which also
+ *     checks `requireBlobs`), then releases the lease.
+ *  2. gc (unless a dry run) holds index.json.lock from before it reads index.json until it has
+ *     finished deleting; it lists blobs/ first and reads the leases after, and keeps every blob a
+ *     live lease names. A lease whose process is gone has expired and is removed.
+ * No timestamps are read or written: touching a hard-linked blob would change the source's mtime.
+ *
+ * Left-overs gc also clears: ingest files whose writer (the pid in their name) holds no live lease
+ * and is not running, and labels (`.cachescope/labels`) that describe deleted or absent blobs.
  */
-import { lstat, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
 import type { GcReport } from '../../shared/contract/requests';
 import type { OrphanEntry } from '../../shared/cache/view-types';
-import { digestProblem, parseDigest } from '../../shared/oci/digest';
-import { MediaType, compressionOfMediaType } from '../../shared/oci/media-types';
-import { withLock } from './file-lock';
+import { digestProblem, isDigest, parseDigest } from '../../shared/oci/digest';
+import { writeFileAtomic } from './atomic-file';
+import { INGEST_DIR, META_DIR } from './content-store';
+import { pidAlive, withLock } from './file-lock';
 import type { LockOptions } from './file-lock';
-import { INDEX_FILE, indexLockPath, readIndex } from './layout-index';
+import { INDEX_FILE, errnoText, indexLockPath, readIndex } from './layout-index';
 import type { IndexDocument } from './layout-index';
+import { readLiveLeases } from './leases';
+import type { LiveLeases } from './leases';
+import { MAX_FOLLOW_BYTES, reachableDigests, startsWithBrace } from './reachable-blobs';
 
-/** Manifests and indexes are small (the largest real cache manifest seen is 43 KB); bigger blobs are treated as layers. */
-export const MAX_FOLLOW_BYTES = 4 << 20;
+export { MAX_FOLLOW_BYTES, reachableDigests } from './reachable-blobs';
+
 const SUPPORTED_ALGORITHMS = new Set(['sha256', 'sha512']);
+/** Labels naming a blob's converted variant (export-blobs.ts): meaningful while the variant exists. */
+const VARIANT_LABEL_PREFIX = 'cachescope.io/variant.';
+/** Our ingest names: `cachescope-<pid>-<hex>[.link|.copy]` (content-store.ts, copy-workers.ts). */
+const OUR_INGEST = /^cachescope-(\d+)-[0-9a-f]+(\.[a-z]+)?$/;
 
 export interface GcOptions extends LockOptions {
   dryRun?: boolean;
-  /** Also keep blobs modified up to this long before gc started. Default 0. */
-  graceMs?: number;
+  /**
+   * A folder with blobs/ but no index.json (a first export that failed before tagging): treat every
+   * blob no live lease holds as garbage. Without it gc refuses such a folder.
+   */
+  noIndex?: boolean;
 }
 
 export interface GcResult extends GcReport {
   /** Paths under blobs/ (relative to the layout) that are not valid digests or not regular files; never deleted. */
   skipped: string[];
-  /** Unreachable blobs kept because they were written after gc started (an export in progress). */
-  kept: { digest: string; size: number }[];
+  /** Unreachable blobs kept because a live lease holds them (an export in progress). */
+  leased: { digest: string; size: number }[];
   /** Reachable blob count, for the report line. */
   reachable: number;
+  /** True when the folder had no index.json and `noIndex` let gc treat every unleased blob as garbage. */
+  noIndex: boolean;
+  leases: { live: number; expired: number };
+  /** Names under ingest/ deleted (or, in a dry run, that would be): leftovers of writers that are gone. */
+  ingest: string[];
+  /** Label entries dropped because the blob they describe (or the variant they name) is gone. */
+  labels: number;
 }
 
 export interface OrphanResult {
@@ -61,129 +78,25 @@ interface BlobFile {
   digest: string;
   file: string;
   size: number;
-  /** The later of mtime and ctime: when the blob last got new content, a touch or a new link. */
-  mtimeMs: number;
 }
 
 interface Listing {
   blobs: BlobFile[];
   skipped: string[];
-}
-
-/** Media types whose blobs are never followed: layers, cache configs, image configs. */
-function isLeafType(mediaType: string): boolean {
-  return (
-    compressionOfMediaType(mediaType) !== null ||
-    mediaType === MediaType.cacheConfigV0 ||
-    mediaType === MediaType.legacyBuildCacheV0 ||
-    mediaType === MediaType.ociConfig ||
-    mediaType === MediaType.dockerConfig
-  );
-}
-
-function isManifestType(mediaType: string): boolean {
-  return mediaType === MediaType.ociIndex || mediaType === MediaType.ociManifest || mediaType === MediaType.dockerManifest || mediaType === MediaType.dockerManifestList;
-}
-
-function blobFile(dir: string, digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return join(dir, 'blobs', algorithm, hex);
-}
-
-/** JSON documents here are objects; checking one byte spares reading megabytes of layer to learn it is not JSON. */
-async function startsWithBrace(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const one = Buffer.alloc(1);
-    const { bytesRead } = await fh.read(one, 0, 1, 0);
-    return bytesRead === 1 && one[0] === 0x7b;
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Reads a small JSON blob, or explains why not (absent is not a problem: real caches lack blobs). */
-async function readSmallJson(file: string): Promise<{ value: unknown } | { absent: true } | { problem: string }> {
-  let st;
-  try {
-    st = await lstat(file);
-  } catch {
-    return { absent: true };
-  }
-  if (!st.isFile()) return { problem: `${file} is not a regular file` };
-  if (st.size > MAX_FOLLOW_BYTES) return { problem: `${file} is ${st.size} bytes, over the ${MAX_FOLLOW_BYTES}-byte limit for manifests` };
-  try {
-    if (!(await startsWithBrace(file))) return { problem: `${file}: not a JSON object` };
-    return { value: JSON.parse(await readFile(file, 'utf8')) };
-  } catch (err) {
-    return { problem: `${file}: not JSON (${(err as Error).message})` };
-  }
-}
-
-interface Pending {
-  digest: string;
-  mediaType: string;
-  /** Layer and config descriptors of an image manifest are leaves whatever their media type says. */
-  leaf: boolean;
-}
-
-function descriptorsIn(value: unknown, key: string, leaf: boolean): Pending[] {
-  const out: Pending[] = [];
-  const list = (value as Record<string, unknown>)[key];
-  const items = Array.isArray(list) ? list : list && typeof list === 'object' ? [list] : [];
-  for (const d of items) {
-    if (!d || typeof d !== 'object') continue;
-    const digest = (d as Record<string, unknown>).digest;
-    const mediaType = (d as Record<string, unknown>).mediaType;
-    if (digestProblem(digest) !== null) continue;
-    out.push({ digest: digest as string, mediaType: typeof mediaType === 'string' ? mediaType : '', leaf });
-  }
-  return out;
-}
-
-/**
- * Every digest reachable from index.json. JSON blobs are parsed only when reachable, not a known leaf
- * type and at most 4 MiB. In strict mode (gc) a reachable manifest that cannot be followed stops
- * everything: deleting what it might reference would be guessing.
- */
-export async function reachableDigests(dir: string, index: IndexDocument, options: { signal?: AbortSignal; strict: boolean }): Promise<{ reachable: Set<string>; problems: string[] }> {
-  const reachable = new Set<string>();
-  const problems: string[] = [];
-  const queue: Pending[] = index.manifests.map((d) => ({ digest: d.digest, mediaType: d.mediaType, leaf: false }));
-  if (index.subject) queue.push({ digest: index.subject.digest, mediaType: index.subject.mediaType, leaf: false });
-  while (queue.length > 0) {
-    options.signal?.throwIfAborted();
-    const next = queue.shift()!;
-    if (reachable.has(next.digest)) continue;
-    reachable.add(next.digest);
-    if (next.leaf || isLeafType(next.mediaType)) continue;
-    const file = blobFile(dir, next.digest);
-    const got = await readSmallJson(file);
-    if ('absent' in got) continue;
-    if ('problem' in got) {
-      // An unknown media type that is not JSON is most likely a layer; a declared manifest that is not is a real problem.
-      if (!isManifestType(next.mediaType)) continue;
-      if (options.strict) throw new CacheError('invalid-manifest', `refusing to collect garbage in ${dir}: cannot follow reachable ${next.mediaType} ${next.digest}: ${got.problem}`, { digest: next.digest, file });
-      problems.push(`${next.digest}: ${got.problem}`);
-      continue;
-    }
-    const v = got.value;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) continue;
-    queue.push(...descriptorsIn(v, 'manifests', false), ...descriptorsIn(v, 'config', true), ...descriptorsIn(v, 'layers', true));
-  }
-  return { reachable, problems };
+  /** False when there is no blobs/ folder at all. */
+  exists: boolean;
 }
 
 /** Every regular file under blobs/<alg>/ whose name is a valid digest; everything else is listed as skipped. */
 async function listBlobs(dir: string, signal?: AbortSignal): Promise<Listing> {
   const blobsDir = join(dir, 'blobs');
-  const out: Listing = { blobs: [], skipped: [] };
+  const out: Listing = { blobs: [], skipped: [], exists: true };
   let algs: string[];
   try {
     algs = await readdir(blobsDir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
-    throw new CacheError('io', `cannot list ${blobsDir}: ${(err as NodeJS.ErrnoException).code}`, { file: blobsDir });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...out, exists: false };
+    throw new CacheError('io', `cannot list ${blobsDir}: ${errnoText(err)}`, { file: blobsDir });
   }
   for (const alg of algs.sort()) {
     const algDir = join(blobsDir, alg);
@@ -201,63 +114,189 @@ async function listBlobs(dir: string, signal?: AbortSignal): Promise<Listing> {
         if (fst) out.skipped.push(`blobs/${alg}/${name}`);
         continue;
       }
-      // ctime counts too: a blob hard-linked in keeps its source's old mtime, but link(2) sets its ctime.
-      out.blobs.push({ digest, file, size: fst.size, mtimeMs: Math.max(fst.mtimeMs, fst.ctimeMs) });
+      out.blobs.push({ digest, file, size: fst.size });
     }
   }
   return out;
 }
 
+function formatSize(bytes: number): string {
+  return bytes < 1 << 20 ? `${bytes} bytes` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}
+
+/** index.json, or null when the folder has none but does have blobs/ (checked by the caller). */
+async function readIndexForGc(dir: string): Promise<IndexDocument | null> {
+  try {
+    return await readIndex(dir, { requireManifests: true });
+  } catch (err) {
+    if (err instanceof CacheError && err.code === 'invalid-source' && err.details?.file === join(dir, INDEX_FILE) && !err.details?.field) return null;
+    throw err;
+  }
+}
+
 /**
- * Deletes unreachable blobs under index.json.lock. A dry run takes no lock and writes nothing at all
- * (so it works on read-only layouts): index.json is only ever replaced by rename, so reading it
- * without the lock still sees one whole version, and a report cannot lose anything.
+ * Deletes unreachable, unleased blobs under index.json.lock. A dry run takes no lock and writes
+ * nothing at all (so it works on read-only layouts): index.json is only ever replaced by rename, so
+ * reading it without the lock still sees one whole version, and a report cannot lose anything.
  */
 export async function collectGarbage(dir: string, options: GcOptions = {}): Promise<GcResult> {
-  // Taken before waiting for the lock: anything written from here on is kept, even if an exporter
-  // commits while we wait and tags after we finish.
-  const startedAt = Date.now();
-  const keepFrom = startedAt - Math.max(0, options.graceMs ?? 0);
   const dryRun = options.dryRun === true;
+  const st = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new CacheError('not-found', `${dir}: no such folder`, { path: dir });
+    throw new CacheError('io', `cannot use ${dir}: ${errnoText(err)}`, { path: dir });
+  });
+  if (!st.isDirectory()) throw new CacheError('invalid-source', `${dir} is not a folder: gc works on an OCI layout folder`, { path: dir });
   const underLock = <T>(fn: () => Promise<T>): Promise<T> => (dryRun ? fn() : withLock(indexLockPath(dir), fn, options));
-  return underLock(
-    async () => {
-      const index = await readIndex(dir);
-      const { reachable } = await reachableDigests(dir, index, { signal: options.signal, strict: true });
-      const listing = await listBlobs(dir, options.signal);
-      const deleted: { digest: string; size: number }[] = [];
-      const kept: { digest: string; size: number }[] = [];
-      let bytes = 0;
-      for (const b of listing.blobs) {
-        if (reachable.has(b.digest)) continue;
-        // Whole milliseconds, strictly after: a blob stamped in gc's very first millisecond may predate it
-        // (file systems stamp with a coarse clock), and requireBlobs in putTag covers anything that slips.
-        if (Math.floor(b.mtimeMs) > keepFrom) {
-          kept.push({ digest: b.digest, size: b.size });
-          continue;
-        }
-        options.signal?.throwIfAborted();
-        if (!dryRun) {
-          try {
-            await unlink(b.file);
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // someone else removed it
-            throw new CacheError('io', `cannot delete ${b.file}: ${(err as NodeJS.ErrnoException).code}`, { file: b.file, deletedSoFar: deleted.length });
-          }
-          await removeLabels(dir, b.digest);
-        }
-        deleted.push({ digest: b.digest, size: b.size });
-        bytes += b.size;
+  return underLock(async () => {
+    const index = await readIndexForGc(dir);
+    const { reachable } = index ? await reachableDigests(dir, index, { signal: options.signal, strict: true }) : { reachable: new Set<string>() };
+    const listing = await listBlobs(dir, options.signal);
+    // Leases are read after the listing: a blob in the listing was leased before it was published.
+    // A refusal below must change nothing, expired leases included.
+    const leases = await readLiveLeases(dir, { removeExpired: !dryRun && (index !== null || options.noIndex === true) });
+    if (index === null) refuseWithoutIndex(dir, listing, leases, options.noIndex === true);
+    const deleted: { digest: string; size: number }[] = [];
+    const leased: { digest: string; size: number }[] = [];
+    let bytes = 0;
+    for (const b of listing.blobs) {
+      if (reachable.has(b.digest)) continue;
+      if (leases.digests.has(b.digest)) {
+        leased.push({ digest: b.digest, size: b.size });
+        continue;
       }
-      return { dryRun, blobs: deleted.length, bytes, deleted, skipped: listing.skipped, kept, reachable: reachable.size };
-    },
+      options.signal?.throwIfAborted();
+      if (!dryRun) {
+        try {
+          await unlink(b.file);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // someone else removed it
+          throw new CacheError('io', `cannot delete ${b.file}: ${errnoText(err)}`, { file: b.file, deletedSoFar: deleted.length });
+        }
+      }
+      deleted.push({ digest: b.digest, size: b.size });
+      bytes += b.size;
+    }
+    const ingest = await clearIngest(dir, leases, dryRun);
+    const labels = await clearLabels(dir, new Set(deleted.map((d) => d.digest)), dryRun);
+    return {
+      dryRun,
+      blobs: deleted.length,
+      bytes,
+      deleted,
+      skipped: listing.skipped,
+      leased,
+      reachable: reachable.size,
+      noIndex: index === null,
+      leases: { live: leases.live.length, expired: leases.expired.length },
+      ingest,
+      labels,
+    };
+  });
+}
+
+/** Without index.json nothing says what is in use: delete only when asked to, and say why not otherwise. */
+function refuseWithoutIndex(dir: string, listing: Listing, leases: LiveLeases, allowed: boolean): void {
+  const file = join(dir, INDEX_FILE);
+  if (!listing.exists) throw new CacheError('invalid-source', `${dir} is not an OCI layout: ${file} does not exist and there is no blobs/ folder`, { file });
+  if (allowed) return;
+  const total = listing.blobs.reduce((a, b) => a + b.size, 0);
+  const held = leases.live.length > 0 ? `; ${leases.live.length} running export(s) hold a lease on it (pid ${leases.live.map((l) => l.process.pid).join(', ')}), their blobs are kept either way` : '';
+  throw new CacheError(
+    'invalid-source',
+    `${dir} has no index.json, so nothing says which of its ${listing.blobs.length} blob(s) (${formatSize(total)}) are in use; a first export that failed before tagging leaves this${held}. Run gc with --no-index to delete every blob no running export holds, or export into it again.`,
+    { file, blobs: listing.blobs.length, bytes: total },
   );
 }
 
-/** A deleted blob's "converted variant" labels would point from nothing; drop them with it. */
-async function removeLabels(dir: string, digest: string): Promise<void> {
-  const { algorithm, hex } = parseDigest(digest);
-  await unlink(join(dir, '.cachescope', 'labels', algorithm, `${hex}.json`)).catch(() => undefined);
+/** Deletes ingest leftovers of writers that are gone: no live lease names their pid and it is not running here. */
+async function clearIngest(dir: string, leases: LiveLeases, dryRun: boolean): Promise<string[]> {
+  const ingestDir = join(dir, INGEST_DIR);
+  const names = await readdir(ingestDir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names.sort()) {
+    const m = OUR_INGEST.exec(name);
+    // Other tools' names carry no owner we can check: left alone.
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (leases.pids.has(pid) || pidAlive(pid)) continue;
+    if (!dryRun) await rm(join(ingestDir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Which label keys still describe something: a variant label while its variant exists, others while their blob does. */
+async function keptLabels(labels: Record<string, string>, digest: string, exists: (digest: string) => Promise<boolean>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const own = Object.keys(labels).some((k) => !k.startsWith(VARIANT_LABEL_PREFIX)) ? await exists(digest) : false;
+  for (const [key, value] of Object.entries(labels)) {
+    if (key.startsWith(VARIANT_LABEL_PREFIX)) {
+      let target: unknown;
+      try {
+        target = (JSON.parse(value) as { digest?: unknown }).digest;
+      } catch {
+        target = null;
+      }
+      if (isDigest(target) && (await exists(target))) out[key] = value;
+    } else if (own) out[key] = value;
+  }
+  return out;
+}
+
+async function readLabels(file: string): Promise<Record<string, string> | null> {
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')) return v as Record<string, string>;
+  } catch {
+    // Unreadable label files are the store's to report (getLabels); gc leaves them alone.
+  }
+  return null;
+}
+
+/**
+ * Drops label entries that describe nothing any more. A label file is keyed by digest and may name
+ * a blob absent here on purpose: variant labels sit on the *source* digest of a conversion. A blob
+ * counts as existing if it is on disk now or leased (read afresh): an export may be writing it and
+ * its labels right now, so gc's own listing is not enough.
+ */
+async function clearLabels(dir: string, deleted: Set<string>, dryRun: boolean): Promise<number> {
+  const root = join(dir, META_DIR, 'labels');
+  const leased = (await readLiveLeases(dir)).digests;
+  const exists = async (d: string): Promise<boolean> => {
+    if (leased.has(d)) return true;
+    if (dryRun && deleted.has(d)) return false;
+    const { algorithm, hex } = parseDigest(d);
+    return (await lstat(join(dir, 'blobs', algorithm, hex)).catch(() => null))?.isFile() === true;
+  };
+  let dropped = 0;
+  for (const alg of await readdir(root).catch(() => [] as string[])) {
+    if (!SUPPORTED_ALGORITHMS.has(alg)) continue;
+    for (const name of await readdir(join(root, alg)).catch(() => [] as string[])) {
+      const digest = `${alg}:${name.replace(/\.json$/, '')}`;
+      if (!name.endsWith('.json') || !isDigest(digest)) continue;
+      const file = join(root, alg, name);
+      const labels = await readLabels(file);
+      if (labels === null) continue;
+      const remaining = await keptLabels(labels, digest, exists);
+      const lost = Object.keys(labels).length - Object.keys(remaining).length;
+      if (lost === 0) continue;
+      dropped += lost;
+      if (dryRun) continue;
+      // The same per-file lock as the store's setLabel, so a concurrent export's new key is not lost.
+      await withLock(
+        `${file}.lock`,
+        async () => {
+          const now = await readLabels(file);
+          if (now === null) return;
+          const keep = await keptLabels(now, digest, exists);
+          if (Object.keys(keep).length === 0) await unlink(file).catch(() => undefined);
+          else if (Object.keys(keep).length !== Object.keys(now).length) await writeFileAtomic(file, JSON.stringify(keep));
+        },
+        { timeoutMs: 10_000, staleMs: 10_000 },
+      );
+    }
+  }
+  return dropped;
 }
 
 /** What an unreachable blob probably is, from its content: only small JSON is opened. */
@@ -286,25 +325,27 @@ async function guessKind(file: string, size: number): Promise<OrphanEntry['kind'
   return 'unknown';
 }
 
-/** Unreachable blobs with a guessed kind; reads only, takes no lock, deletes nothing. */
+/** Unreachable blobs no running export holds, with a guessed kind; reads only, takes no lock, deletes nothing. */
 export async function findOrphans(dir: string, options: { signal?: AbortSignal } = {}): Promise<OrphanResult> {
   let index: IndexDocument;
   try {
     index = await readIndex(dir);
   } catch (err) {
-    if (err instanceof CacheError && err.code === 'invalid-source' && err.details?.file === join(dir, INDEX_FILE)) {
+    if (err instanceof CacheError && err.code === 'invalid-source' && err.details?.file === join(dir, INDEX_FILE) && !err.details?.field) {
       return { items: [], bytes: 0, skipped: [], noIndex: true, problems: [] };
     }
     throw err;
   }
   const { reachable, problems } = await reachableDigests(dir, index, { signal: options.signal, strict: false });
   const listing = await listBlobs(dir, options.signal);
+  const leases = await readLiveLeases(dir).catch(() => null);
   const items: OrphanEntry[] = [];
   let bytes = 0;
   for (const b of listing.blobs) {
-    if (reachable.has(b.digest)) continue;
+    if (reachable.has(b.digest) || leases?.digests.has(b.digest)) continue;
     items.push({ digest: b.digest, size: b.size, kind: await guessKind(b.file, b.size) });
     bytes += b.size;
   }
   return { items, bytes, skipped: listing.skipped, noIndex: false, problems };
 }
+

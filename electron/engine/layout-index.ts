@@ -2,7 +2,8 @@
  * A layout's index.json, read and updated the way BuildKit's client/ociindex does (StoreIndex.Get and
  * StoreIndex.Put), and written byte for byte as Go's encoding/json would write it.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
 import { parseJsonText } from '../../shared/cache/json-text';
@@ -10,7 +11,7 @@ import { asArray, asDescriptor, asInt, asObject, asString, asStringMap } from '.
 import { describeType, digestProblem, parseDigest } from '../../shared/oci/digest';
 import { Annotation, MediaType } from '../../shared/oci/media-types';
 import type { Descriptor, ImageIndex, Platform } from '../../shared/oci/types';
-import { writeFileAtomic } from './atomic-file';
+import { makeDirs, writeFileAtomic } from './atomic-file';
 import { withLock } from './file-lock';
 import type { LockOptions } from './file-lock';
 
@@ -34,11 +35,23 @@ export function indexLockPath(dir: string): string {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
+export interface ParseIndexOptions {
+  /**
+   * Refuse an index whose `manifests` is null or absent instead of reading it as empty (Go's nil
+   * slice). gc sets it: an index without a list says nothing about which blobs are in use.
+   */
+  requireManifests?: boolean;
+}
+
 /** Validates the text of an index.json; every error names the file and the field, e.g. `…/index.json: manifests[2].digest: …`. */
-export function parseIndexText(text: string, file: string): IndexDocument {
+export function parseIndexText(text: string, file: string, options: ParseIndexOptions = {}): IndexDocument {
   const obj = asObject(parseJsonText(text, file), file, '(root)', 'invalid-manifest');
   const schemaVersion = obj.schemaVersion === undefined || obj.schemaVersion === null ? 0 : asInt(obj.schemaVersion, file, 'schemaVersion', 'invalid-manifest', 0);
-  const rawManifests = obj.manifests === undefined || obj.manifests === null ? [] : asArray(obj.manifests, file, 'manifests', 'invalid-manifest');
+  const absent = obj.manifests === undefined || obj.manifests === null;
+  if (absent && options.requireManifests) {
+    throw new CacheError('invalid-manifest', `${file}: manifests: expected an array of descriptors, got ${obj.manifests === null ? 'null' : 'nothing'}; without it nothing says which blobs are in use`, { file, field: 'manifests' });
+  }
+  const rawManifests = absent ? [] : asArray(obj.manifests, file, 'manifests', 'invalid-manifest');
   const manifests = rawManifests.map((d, i) => asDescriptor(d, file, `manifests[${i}]`, 'invalid-manifest'));
   const doc: IndexDocument = { schemaVersion, manifests };
   if (obj.mediaType !== undefined && obj.mediaType !== null) doc.mediaType = asString(obj.mediaType, file, 'mediaType', 'invalid-manifest');
@@ -48,22 +61,56 @@ export function parseIndexText(text: string, file: string): IndexDocument {
   return doc;
 }
 
-async function readIndexText(dir: string): Promise<{ file: string; text: string | null }> {
+/** Errno codes as words a user can act on; the code stays in the message for searching. */
+export function errnoText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    EROFS: 'the file system is read-only',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOSPC: 'no space left on the device',
+    ENOTDIR: 'a part of the path is a file, not a folder',
+  };
+  if (code && words[code]) return `${words[code]} (${code})`;
+  return code ?? (err as Error).message;
+}
+
+// O_NOFOLLOW refuses a symlink at open (ELOOP); O_NONBLOCK keeps a FIFO put in its place from hanging us.
+const NO_FOLLOW = (fsConstants.O_NOFOLLOW ?? 0) | (fsConstants.O_NONBLOCK ?? 0);
+
+/**
+ * The text of `<dir>/index.json`, or null when there is none. A symlink is refused, as gc refuses
+ * symlinked blobs: index.json decides what gc deletes, so it must be this layout's own file.
+ */
+export async function readIndexText(dir: string): Promise<{ file: string; text: string | null }> {
   const file = join(dir, INDEX_FILE);
+  let fh;
   try {
-    return { file, text: await readFile(file, 'utf8') };
+    fh = await open(file, fsConstants.O_RDONLY | NO_FOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { file, text: null };
-    throw new CacheError('io', `cannot read ${file}: ${code ?? (err as Error).message}`, { file });
+    if (code === 'ELOOP') throw new CacheError('invalid-source', `${file} is a symbolic link; refusing to read index.json through it (replace it with the file itself)`, { file, field: INDEX_FILE });
+    throw new CacheError('io', `cannot read ${file}: ${errnoText(err)}`, { file, ...(code ? { errno: code } : {}) });
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isSymbolicLink() || !st.isFile()) throw new CacheError('invalid-source', `${file} is not a regular file`, { file, field: INDEX_FILE });
+    return { file, text: await fh.readFile('utf8') };
+  } catch (err) {
+    if (err instanceof CacheError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CacheError('io', `cannot read ${file}: ${errnoText(err)}`, { file, ...(code ? { errno: code } : {}) });
+  } finally {
+    await fh.close();
   }
 }
 
-/** Reads `<dir>/index.json`; a missing file, malformed JSON or a wrongly typed field is a CacheError naming the file. */
-export async function readIndex(dir: string): Promise<IndexDocument> {
+/** Reads `<dir>/index.json`; a missing file, a symlink, malformed JSON or a wrongly typed field is a CacheError naming the file. */
+export async function readIndex(dir: string, options: ParseIndexOptions = {}): Promise<IndexDocument> {
   const { file, text } = await readIndexText(dir);
   if (text === null) throw new CacheError('invalid-source', `${dir} is not an OCI layout: ${file} does not exist`, { file });
-  return parseIndexText(text, file);
+  return parseIndexText(text, file, options);
 }
 
 /** Every name an index entry answers to, for "no such tag" messages. */
@@ -211,7 +258,12 @@ export async function putTag(dir: string, tag: string, descriptor: Descriptor, o
     const problem = digestProblem(d);
     if (problem) throw new CacheError('invalid-digest', `requireBlobs: ${problem}`, { field: 'requireBlobs' });
   }
-  await mkdir(dir, { recursive: true });
+  try {
+    await makeDirs(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CacheError('io', `cannot create ${dir}: ${errnoText(err)}`, { file: dir, ...(code ? { errno: code } : {}) });
+  }
   return withLock(
     indexLockPath(dir),
     async () => {

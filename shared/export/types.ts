@@ -20,8 +20,9 @@ export interface ExportOptions {
   /** Drop layer entries whose chain needs an absent blob, and the results that use them. */
   'drop-missing'?: boolean;
   /**
-   * Hash blobs that are not streamed anyway: those already at the destination (else only their size
-   * is checked) and sources before they are hard-linked. Copies and conversions always hash.
+   * Unset (the default): every blob is verified before it is linked, copied or reused, trusting a
+   * remembered verification of the same unchanged file (electron/engine/verify-memo.ts). true: hash
+   * every blob, remembered or not. false: the explicit opt-out (sizes only where nothing streams).
    */
   verify?: boolean;
 }
@@ -55,6 +56,10 @@ export interface ExportPreview {
   empty: boolean;
   /** Per blob: a corrected media type or a conversion that is skipped, and why. */
   notes: { blob: string; note: string }[];
+  /** The compression level converted layers get (BuildKit's mapping of `compression-level`), or null when nothing is converted. */
+  effectiveLevel: number | null;
+  /** One line on the level: which runs and why it differs from the one asked for, or that it has no effect; null when there is nothing to say. */
+  levelNote: string | null;
 }
 
 export interface LayerProgress {

@@ -228,6 +228,68 @@ describe('content store', () => {
     assert.deepEqual(await filesUnder(join(root, 'ingest')), []);
   });
 
+  it('never writes a blob that is already present, not even its times (it may be another layout\'s inode)', async () => {
+    const root = await freshRoot();
+    const store = await openContentStore(root);
+    const src = join(base, `src-${n++}`);
+    await writeFile(src, 'shared inode');
+    const digest = sha256('shared inode');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(src, hourAgo, hourAgo);
+    await store.link(src, digest);
+    const was = await stat(src, { bigint: true });
+    // Linking it again, and committing the same bytes through a writer, find it present and leave it alone.
+    await store.link(src, digest);
+    await store.writeBytes(Buffer.from('shared inode'), digest);
+    const now = await stat(src, { bigint: true });
+    assert.equal(now.mtimeNs, was.mtimeNs, 'mtime of the linked source changed');
+    assert.equal(now.ctimeNs, was.ctimeNs, 'ctime of the linked source changed');
+    assert.equal(now.nlink, was.nlink);
+    assert.deepEqual(await filesUnder(join(root, 'ingest')), []);
+  });
+
+  it('link runs `check` on the staged inode before publishing; a throw publishes nothing', async () => {
+    const root = await freshRoot();
+    const store = await openContentStore(root);
+    const src = join(base, `src-${n++}`);
+    await writeFile(src, 'checked');
+    const digest = sha256('checked');
+    let seen: bigint | null = null;
+    await rejectsWith(
+      store.link(src, digest, {
+        check: async (staged) => {
+          seen = (await stat(staged, { bigint: true })).ino;
+          throw new CacheError('digest-mismatch', 'refused by the check');
+        },
+      }),
+      'digest-mismatch',
+      /refused by the check/,
+    );
+    assert.equal(seen, (await stat(src, { bigint: true })).ino, 'the check sees the very inode that would be published');
+    assert.equal(await store.has(digest), false);
+    assert.deepEqual(await filesUnder(join(root, 'ingest')), []);
+    await store.link(src, digest, { check: async () => undefined, syncDir: false });
+    assert.equal(await store.has(digest), true);
+  });
+
+  it('adopt publishes a finished ingest file (fsync, rename) and drops it when the blob is already there', async () => {
+    const root = await freshRoot();
+    const store = await openContentStore(root);
+    await mkdir(join(root, 'ingest'), { recursive: true });
+    const tmp1 = join(root, 'ingest', 'cachescope-test-1.copy');
+    await writeFile(tmp1, 'adopted bytes');
+    const digest = sha256('adopted bytes');
+    assert.deepEqual(await store.adopt(tmp1, digest, { syncDir: false }), { digest, size: 13 });
+    assert.equal(await readFile(store.blobPath(digest), 'utf8'), 'adopted bytes');
+    const tmp2 = join(root, 'ingest', 'cachescope-test-2.copy');
+    await writeFile(tmp2, 'adopted bytes');
+    const ino = (await stat(store.blobPath(digest))).ino;
+    await store.adopt(tmp2, digest);
+    assert.equal((await stat(store.blobPath(digest))).ino, ino, 'the present blob is kept, not replaced');
+    assert.deepEqual(await filesUnder(join(root, 'ingest')), []);
+    await store.syncBlobDirs();
+  });
+
   it('cleans stale ingests (ours and containerd-style directories) but never a live writer', async () => {
     const root = await freshRoot();
     const store = await openContentStore(root);

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
 import { acquireLock, readLockOwner, withLock } from '../../../electron/engine/file-lock';
+import type { LockClock } from '../../../electron/engine/file-lock';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const LOCK_MODULE = pathToFileURL(join(REPO, 'electron', 'engine', 'file-lock.ts')).href;
@@ -31,6 +32,38 @@ function lockingChild(lockPath: string, logPath: string, id: string, rounds: num
     child.on('error', reject);
     child.on('exit', (status) => resolve(status ?? -1));
   });
+}
+
+/**
+ * A clock that only moves when the lock sleeps (by exactly what it asked for) or the test says so;
+ * heartbeats fire only on `beat()`. So no assertion depends on the machine's speed.
+ */
+function fakeClock(start = Date.now(), onSleep?: (ms: number) => Promise<void>): LockClock & { slept: number[]; advance(ms: number): void; beat(): Promise<void> } {
+  let now = start;
+  const beats = new Set<() => Promise<void>>();
+  const slept: number[] = [];
+  return {
+    slept,
+    now: () => now,
+    async sleep(ms, signal) {
+      signal?.throwIfAborted();
+      slept.push(ms);
+      now += ms;
+      await onSleep?.(ms);
+      // Let file system callbacks run, as a real sleep would.
+      await new Promise((r) => setImmediate(r));
+    },
+    every(_ms, fn) {
+      beats.add(fn);
+      return () => beats.delete(fn);
+    },
+    advance(ms) {
+      now += ms;
+    },
+    async beat() {
+      for (const fn of beats) await fn();
+    },
+  };
 }
 
 /** A pid that certainly belonged to a process that has exited. */
@@ -71,44 +104,47 @@ describe('file lock', () => {
     const lock = join(dir, 'dead.lock');
     const pid = await deadPid();
     await writeFile(lock, JSON.stringify({ pid, hostname: hostname(), acquiredAt: new Date().toISOString(), token: 'dead' }));
-    const t0 = Date.now();
+    const clock = fakeClock();
     const result = await withLock(lock, async (held) => {
       assert.equal(held.owner.pid, process.pid);
       assert.equal((await readLockOwner(lock))?.token, held.owner.token);
       return 'ran';
-    }, { staleMs: 600_000, timeoutMs: 5_000 });
+    }, { staleMs: 600_000, timeoutMs: 5_000, clock });
     assert.equal(result, 'ran');
-    assert.ok(Date.now() - t0 < 2_000, 'took over promptly');
+    assert.deepEqual(clock.slept, [], 'took over without waiting at all');
     assert.equal(existsSync(lock), false);
   });
 
   it('takes over a lock not touched for staleMs even when its pid looks alive (e.g. a reused pid or another host)', async () => {
     const lock = join(dir, 'old.lock');
     await writeFile(lock, JSON.stringify({ pid: process.pid, hostname: 'elsewhere', acquiredAt: '2020-01-01T00:00:00.000Z', token: 'old' }));
-    const old = new Date(Date.now() - 10 * 60_000);
-    await utimes(lock, old, old);
-    assert.equal(await withLock(lock, async () => 1, { staleMs: 60_000, timeoutMs: 2_000 }), 1);
+    const clock = fakeClock(Date.now() + 10 * 60_000);
+    assert.equal(await withLock(lock, async () => 1, { staleMs: 60_000, timeoutMs: 2_000, clock }), 1);
+    assert.deepEqual(clock.slept, []);
   });
 
   it('treats an ownerless file (BuildKit leaves empty flock files) as held until it is stale', async () => {
     const lock = join(dir, 'foreign.lock');
     await writeFile(lock, '');
-    await assert.rejects(withLock(lock, async () => 1, { staleMs: 60_000, timeoutMs: 100 }), (e: unknown) => {
+    const clock = fakeClock();
+    await assert.rejects(withLock(lock, async () => 1, { staleMs: 60_000, timeoutMs: 100, clock }), (e: unknown) => {
       assert.ok(e instanceof CacheError && e.code === 'locked');
       assert.match(e.message, /foreign\.lock exists without an owner record/);
       return true;
     });
-    const old = new Date(Date.now() - 120_000);
-    await utimes(lock, old, old);
-    assert.equal(await withLock(lock, async () => 2, { staleMs: 60_000, timeoutMs: 2_000 }), 2);
+    // Two minutes later (by the clock), the file is stale: taken over at once.
+    clock.advance(120_000);
+    clock.slept.length = 0;
+    assert.equal(await withLock(lock, async () => 2, { staleMs: 60_000, timeoutMs: 2_000, clock }), 2);
+    assert.deepEqual(clock.slept, []);
   });
 
   it('fails with a clear locked error on timeout, naming the file, pid and start time', async () => {
     const lock = join(dir, 'index.json.lock');
     const held = await acquireLock(lock);
     try {
-      const t0 = Date.now();
-      await assert.rejects(withLock(lock, async () => 1, { timeoutMs: 150 }), (e: unknown) => {
+      const clock = fakeClock();
+      await assert.rejects(withLock(lock, async () => 1, { timeoutMs: 150, clock }), (e: unknown) => {
         assert.ok(e instanceof CacheError, String(e));
         assert.equal(e.code, 'locked');
         assert.match(e.message, new RegExp(`^index\\.json\\.lock is held by pid ${process.pid} since \\d{4}-\\d{2}-\\d{2}T[^ ]+Z \\(host .+\\)`));
@@ -116,7 +152,8 @@ describe('file lock', () => {
         assert.equal(e.details?.pid, process.pid);
         return true;
       });
-      assert.ok(Date.now() - t0 >= 140, 'waited for the timeout');
+      assert.equal(clock.slept.reduce((a, b) => a + b, 0), 150, 'waited exactly the timeout, in backoff steps');
+      assert.ok(clock.slept.length > 1, 'retried several times before giving up');
     } finally {
       await held.release();
     }
@@ -124,11 +161,19 @@ describe('file lock', () => {
 
   it('a live holder keeps its lock past staleMs by touching it', async () => {
     const lock = join(dir, 'heartbeat.lock');
-    const held = await acquireLock(lock, { staleMs: 300 });
+    const clock = fakeClock(Date.now() + 1_000);
+    const held = await acquireLock(lock, { staleMs: 300, clock });
     try {
-      await new Promise((r) => setTimeout(r, 700));
-      await assert.rejects(withLock(lock, async () => 1, { staleMs: 300, timeoutMs: 200 }), { code: 'locked' });
+      // 700 ms pass (more than staleMs) with heartbeats: the lock stays held.
+      clock.advance(700);
+      await clock.beat();
+      await assert.rejects(withLock(lock, async () => 1, { staleMs: 300, timeoutMs: 200, clock }), { code: 'locked' });
       assert.equal(held.lost, false);
+      // Without a heartbeat for another 700 ms, the same lock would be judged stale and taken over.
+      clock.advance(700);
+      assert.equal(await withLock(lock, async () => 'taken', { staleMs: 300, timeoutMs: 200, clock }), 'taken');
+      await clock.beat();
+      assert.equal(held.lost, true, 'the old holder learns it lost the lock');
     } finally {
       await held.release();
     }
@@ -139,12 +184,15 @@ describe('file lock', () => {
     const lock = join(dir, 'wait.lock');
     const first = await acquireLock(lock);
     const order: string[] = [];
+    // The first holder lets go while the second is waiting (at its first backoff sleep).
+    const clock = fakeClock(Date.now(), async () => {
+      if (order.length > 0) return;
+      order.push('first done');
+      await first.release();
+    });
     const second = withLock(lock, async () => {
       order.push('second');
-    });
-    await new Promise((r) => setTimeout(r, 50));
-    order.push('first done');
-    await first.release();
+    }, { clock });
     await second;
     assert.deepEqual(order, ['first done', 'second']);
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
 import type { Descriptor } from '../../../shared/oci/types';
 import { findJsonSyntaxError } from '../../../shared/cache/json-text';
-import { ensureOciLayoutFile, putTag, readIndex, resolveTag, serializeIndex, tagProblem } from '../../../electron/engine/layout-index';
+import { collectGarbage } from '../../../electron/engine/gc';
+import { ensureOciLayoutFile, parseIndexText, putTag, readIndex, resolveTag, serializeIndex, tagProblem } from '../../../electron/engine/layout-index';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FIXTURES = process.env.CACHESCOPE_FIXTURES ?? join(REPO, '..', 'shared', 'fixtures');
@@ -232,5 +234,73 @@ describe('layout index', () => {
     await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
     assert.equal(await ensureOciLayoutFile(dir), false);
     assert.equal(await readFile(join(dir, 'oci-layout'), 'utf8'), '{"imageLayoutVersion":"1.0.0"}\n');
+  });
+});
+
+describe('index.json: what is refused, and errors that say why', () => {
+  let base: string;
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'cachescope-index-refuse-'));
+  });
+  after(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('a symlinked index.json is refused when reading, tagging and collecting garbage', async () => {
+    const dir = join(base, 'symlinked');
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    const elsewhere = join(base, 'elsewhere.json');
+    await writeFile(elsewhere, JSON.stringify({ schemaVersion: 2, manifests: [] }));
+    await symlink(elsewhere, join(dir, 'index.json'));
+    const refused = expectCacheError('invalid-source', join(dir, 'index.json'), 'symbolic link');
+    await assert.rejects(readIndex(dir), refused);
+    await assert.rejects(putTag(dir, 'latest', desc('x')), refused);
+    await assert.rejects(collectGarbage(dir, { dryRun: true }), refused);
+    assert.equal(await readFile(elsewhere, 'utf8'), JSON.stringify({ schemaVersion: 2, manifests: [] }), 'the link target was not rewritten');
+  });
+
+  it('a FIFO in place of index.json is refused instead of hanging the reader', async () => {
+    const dir = join(base, 'fifo');
+    await mkdir(dir, { recursive: true });
+    try {
+      execFileSync('mkfifo', [join(dir, 'index.json')]);
+    } catch {
+      return; // no mkfifo on this platform
+    }
+    await assert.rejects(readIndex(dir), expectCacheError('invalid-source', 'not a regular file'));
+  });
+
+  it('"manifests": null reads as empty for inspect, and is refused where gc asks for a list', () => {
+    const file = '/x/index.json';
+    assert.deepEqual(parseIndexText('{"schemaVersion":2,"manifests":null}', file).manifests, []);
+    assert.throws(() => parseIndexText('{"schemaVersion":2,"manifests":null}', file, { requireManifests: true }), expectCacheError('invalid-manifest', '/x/index.json: manifests: expected an array'));
+    assert.throws(() => parseIndexText('{"schemaVersion":2}', file, { requireManifests: true }), expectCacheError('invalid-manifest', 'manifests'));
+  });
+
+  it('on a read-only mount the error says EROFS (read-only), not ENOENT', async (t) => {
+    const mnt = join(base, 'ro');
+    await mkdir(join(mnt, 'layout', 'blobs', 'sha256'), { recursive: true });
+    await writeFile(join(mnt, 'layout', 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [] }));
+    try {
+      execFileSync('mount', ['--bind', mnt, mnt], { stdio: 'ignore' });
+    } catch {
+      return t.skip('cannot bind-mount here (needs root)');
+    }
+    try {
+      execFileSync('mount', ['-o', 'remount,ro,bind', mnt], { stdio: 'ignore' });
+      const readOnly = (e: unknown) => {
+        assert.ok(e instanceof CacheError, String(e));
+        assert.match(e.message, /read-only/);
+        assert.doesNotMatch(e.message, /ENOENT|does not exist/);
+        return true;
+      };
+      // A new folder on the mount: Node's recursive mkdir says ENOENT there.
+      await assert.rejects(putTag(join(mnt, 'new', 'cache'), 'latest', desc('y')), (e: unknown) => readOnly(e) && /EROFS/.test((e as Error).message));
+      await assert.rejects(putTag(join(mnt, 'layout'), 'latest', desc('y')), readOnly);
+      await assert.rejects(collectGarbage(join(mnt, 'layout')), readOnly);
+      assert.equal((await collectGarbage(join(mnt, 'layout'), { dryRun: true })).blobs, 0, 'a dry run works on a read-only layout');
+    } finally {
+      execFileSync('umount', [mnt], { stdio: 'ignore' });
+    }
   });
 });

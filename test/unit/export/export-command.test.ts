@@ -1,17 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseExportArgs, splitDest } from '../../../electron/cli/export-command';
 import { main } from '../../../electron/cli/main';
 import type { CommandIo } from '../../../electron/cli/io';
-import { generate } from './export-helpers';
+import { fixture } from '../../helpers/fixtures';
+import { exists, generate } from './export-helpers';
 
 let tmp: string;
 let src: string;
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'cachescope-cli-export-'));
+  // Remembered verifications go to a folder of this test, not to the user's cache.
+  process.env.XDG_CACHE_HOME = join(tmp, 'xdg-cache');
   src = join(tmp, 'src');
   await generate(src);
 });
@@ -76,5 +79,42 @@ describe('cachescope export', () => {
     assert.match(String(parseExportArgs([src, '/x/out:a', '--opt', 'tag=b'])), /two tags/);
     const ok = parseExportArgs([src, '/x/out:a', '--opt=compression=zstd', '--opt', 'force-compression']);
     assert.deepEqual(typeof ok === 'string' ? ok : ok.attrs, [['compression', 'zstd'], ['force-compression', ''], ['tag', 'a']]);
+  });
+
+  it('an empty result prints BuildKit\'s line once, says why nothing was written, and exits 1', async () => {
+    const dest = join(tmp, 'empty');
+    const plain = capture();
+    assert.equal(await main(['export', fixture.margo, dest, '--opt', 'drop-missing=true'], plain), 1);
+    assert.equal(plain.outLines.filter((l) => l.includes('skipping cache export for empty result')).length, 1, plain.outLines.join('\n'));
+    assert.match(plain.errLines.join('\n'), /^cachescope export: nothing exported: drop-missing dropped all \d+ layer entries, because \d+ blob\(s\) they need are absent from the source; .* was not created or changed$/);
+    assert.equal(await exists(dest), false);
+    const json = capture();
+    assert.equal(await main(['export', fixture.margo, dest, '--opt', 'drop-missing=true', '--json'], json), 1);
+    const last = JSON.parse(json.outLines.at(-1)!);
+    assert.equal(last.event, 'exportFinished');
+    assert.equal(last.ok, false);
+    assert.equal(last.skipped, true);
+    assert.equal(last.error.code, 'missing-blob');
+    assert.equal(await exists(dest), false);
+  });
+
+  it('a corrupt target index.json is refused before any blob is written, naming the file', async () => {
+    const dest = join(tmp, 'garbage-index');
+    await mkdir(dest);
+    await writeFile(join(dest, 'index.json'), '{"schemaVersion":2,"manifests":[garbage');
+    const io = capture();
+    assert.equal(await main(['export', src, dest], io), 1);
+    assert.match(io.errLines.join('\n'), new RegExp(`${join(dest, 'index.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*nothing was exported`));
+    assert.deepEqual((await readdir(dest)).sort(), ['index.json'], 'no blobs/, ingest/ or oci-layout');
+    assert.equal(await readFile(join(dest, 'index.json'), 'utf8'), '{"schemaVersion":2,"manifests":[garbage');
+    // A wrongly typed field is caught the same way, and existing blobs stay as they were.
+    const typed = join(tmp, 'typed-index');
+    assert.equal(await main(['export', src, typed, '--opt', 'tag=first'], capture()), 0);
+    const blobsBefore = (await readdir(join(typed, 'blobs', 'sha256'))).sort();
+    await writeFile(join(typed, 'index.json'), '{"schemaVersion":2,"manifests":{"not":"an array"}}');
+    const io2 = capture();
+    assert.equal(await main(['export', src, typed, '--opt', 'tag=second', '--opt', 'compression=zstd', '--opt', 'force-compression=true'], io2), 1);
+    assert.match(io2.errLines.join('\n'), /index\.json: manifests: .*nothing was exported/);
+    assert.deepEqual((await readdir(join(typed, 'blobs', 'sha256'))).sort(), blobsBefore, 'no blob was written');
   });
 });

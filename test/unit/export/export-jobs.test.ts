@@ -28,6 +28,9 @@ after(async () => {
 
 function harness() {
   const events: { name: EventName; payload: Events[EventName] }[] = [];
+  // Waits driven by the events themselves, not by a clock.
+  const waiters: { until: () => boolean; resolve: () => void }[] = [];
+  const waitFor = (until: () => boolean) => new Promise<void>((resolve) => (until() ? resolve() : waiters.push({ until, resolve })));
   const caches = new Map([
     ['small', source],
     ['big', big],
@@ -38,9 +41,13 @@ function harness() {
       if (!o) throw new CacheError('not-found', `no opened cache with id ${id}`);
       return o;
     },
-    emit: (name, payload) => events.push({ name, payload }),
+    emit: (name, payload) => {
+      events.push({ name, payload });
+      for (const w of waiters.splice(0)) if (w.until()) w.resolve();
+      else waiters.push(w);
+    },
   });
-  return { handlers, events };
+  return { handlers, events, waitFor };
 }
 
 describe('export jobs (contract handlers)', () => {
@@ -79,11 +86,11 @@ describe('export jobs (contract handlers)', () => {
   });
 
   it('cancelExport aborts the job: exportFinished says cancelled and no index.json appears', async () => {
-    const { handlers, events } = harness();
+    const { handlers, events, waitFor } = harness();
     const dest = join(tmp, 'job-2');
     const { jobId } = await handlers.startExport({ cacheId: 'big', dest, options: { compression: 'zstd', 'force-compression': true, 'compression-level': 15 } });
     // Wait for real work to be under way before cancelling.
-    while (!events.some((e) => e.name === 'exportProgress' && (e.payload as Events['exportProgress']).bytesDone > 0)) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => events.some((e) => e.name === 'exportProgress' && (e.payload as Events['exportProgress']).bytesDone > 0));
     assert.deepEqual(await handlers.cancelExport({ jobId }), { cancelled: true });
     await handlers.settled(jobId);
     const f = events.find((e) => e.name === 'exportFinished')!.payload as Events['exportFinished'];
@@ -94,13 +101,33 @@ describe('export jobs (contract handlers)', () => {
     assert.deepEqual(await handlers.cancelExport({ jobId }), { cancelled: false }, 'a finished job cannot be cancelled');
   });
 
-  it('cancelAll stops every running job and waits for them', async () => {
-    const { handlers, events } = harness();
-    const a = await handlers.startExport({ cacheId: 'big', dest: join(tmp, 'job-3a'), options: { compression: 'zstd', 'force-compression': true, 'compression-level': 15 } });
-    const b = await handlers.startExport({ cacheId: 'big', dest: join(tmp, 'job-3b'), options: { compression: 'uncompressed', 'force-compression': true } });
+  it('cancelAll aborts every running job and waits for them: each ends cancelled, index.json unchanged', async () => {
+    const { handlers, events, waitFor } = harness();
+    const dests = [join(tmp, 'job-3a'), join(tmp, 'job-3b')];
+    // Each destination already holds a tagged cache, whose index.json must survive the cancel.
+    const before: string[] = [];
+    for (const dest of dests) {
+      const { jobId } = await handlers.startExport({ cacheId: 'small', dest, options: { tag: 'old' } });
+      await handlers.settled(jobId);
+      before.push(await readFile(join(dest, 'index.json'), 'utf8'));
+    }
+    const slow = { compression: 'zstd', 'force-compression': true, 'compression-level': 15 } as const;
+    const jobs = [await handlers.startExport({ cacheId: 'big', dest: dests[0], options: slow }), await handlers.startExport({ cacheId: 'big', dest: dests[1], options: slow })];
+    // Wait until both are converting (bytes done), so the cancel stops real work.
+    const busy = (id: string) => events.some((e) => e.name === 'exportProgress' && (e.payload as Events['exportProgress']).jobId === id && (e.payload as Events['exportProgress']).bytesDone > 0);
+    await waitFor(() => jobs.every((j) => busy(j.jobId)));
     await handlers.cancelAll();
-    const finished = events.filter((e) => e.name === 'exportFinished').map((e) => e.payload as Events['exportFinished']);
-    assert.deepEqual(new Set(finished.map((f) => f.jobId)), new Set([a.jobId, b.jobId]));
+    // cancelAll resolved only after every job had finished, and each finished as cancelled.
+    const finished = new Map(events.filter((e) => e.name === 'exportFinished').map((e) => [(e.payload as Events['exportFinished']).jobId, e.payload as Events['exportFinished']]));
+    for (const [i, { jobId }] of jobs.entries()) {
+      const f = finished.get(jobId);
+      assert.ok(f, `job ${i} had not finished when cancelAll resolved`);
+      assert.equal(f.ok, false, `job ${i} was not aborted`);
+      assert.equal(!f.ok && f.error.code, 'cancelled');
+      assert.equal(await readFile(join(dests[i], 'index.json'), 'utf8'), before[i], `job ${i} changed index.json`);
+      await assertBlobsComplete(dests[i]);
+      assert.deepEqual(await handlers.cancelExport({ jobId }), { cancelled: false }, 'no job is left running');
+    }
   });
 
   it('bad options are refused by startExport itself; previewExport reports them as its error', async () => {
