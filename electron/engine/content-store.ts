@@ -112,7 +112,6 @@ export interface ContentStore {
   /** fsyncs blobs/ and blobs/<alg>: makes every rename into blobs/ so far durable (after `syncDir: false` writes). */
   syncBlobDirs(): Promise<void>;
   /** Removes leftovers under ingest/ (ours and containerd's) not modified for `olderThanMs`; live writers of this process are spared. */
-  cleanStaleIngests(olderThanMs: number): Promise<string[]>;
   setLabel(digest: string, key: string, value: string | null): Promise<void>;
   getLabel(digest: string, key: string): Promise<string | null>;
   getLabels(digest: string): Promise<Record<string, string>>;
@@ -124,8 +123,6 @@ export const INGEST_DIR = 'ingest';
 export const META_DIR = '.cachescope';
 const INGEST_PREFIX = 'cachescope-';
 
-/** Ingest files this process is writing right now; cleanStaleIngests never removes them, however slow. */
-const activeIngests = new Set<string>();
 
 function checkedDigest(digest: string, field = 'digest'): ParsedDigest {
   const problem = digestProblem(digest);
@@ -311,7 +308,6 @@ class LocalContentStore implements ContentStore {
     await mkdir(dirname(target), { recursive: true });
     // Link to an ingest name first, then rename: the blob appears whole or not at all, like a write.
     const staged = join(this.ingestDir(), `${INGEST_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}.link`);
-    activeIngests.add(staged);
     try {
       try {
         await hardLink(sourcePath, staged);
@@ -331,7 +327,6 @@ class LocalContentStore implements ContentStore {
       await unlink(staged).catch(() => undefined);
       throw err;
     } finally {
-      activeIngests.delete(staged);
     }
   }
 
@@ -358,7 +353,6 @@ class LocalContentStore implements ContentStore {
   async adopt(ingestFile: string, digest: string, options: AdoptOptions = {}): Promise<BlobInfo> {
     checkedDigest(digest);
     const target = this.blobPath(digest);
-    activeIngests.add(ingestFile);
     try {
       options.signal?.throwIfAborted();
       let size: number;
@@ -382,7 +376,6 @@ class LocalContentStore implements ContentStore {
       if (options.syncDir !== false) await fsyncDir(dirname(target));
       return { digest, size };
     } finally {
-      activeIngests.delete(ingestFile);
       await unlink(ingestFile).catch(() => undefined);
     }
   }
@@ -392,41 +385,6 @@ class LocalContentStore implements ContentStore {
     const algs = await readdir(blobs).catch(() => [] as string[]);
     await Promise.all(algs.map((a) => fsyncDir(join(blobs, a)).catch(() => undefined)));
     await fsyncDir(blobs).catch(() => undefined);
-  }
-
-  async cleanStaleIngests(olderThanMs: number): Promise<string[]> {
-    const dir = this.ingestDir();
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw ioError('list', dir, err);
-    }
-    const cutoff = Date.now() - olderThanMs;
-    const removed: string[] = [];
-    for (const name of names) {
-      const path = join(dir, name);
-      if (activeIngests.has(path)) continue;
-      let newest: number;
-      try {
-        const st = await lstat(path);
-        newest = st.mtimeMs;
-        // containerd keeps one directory per ingest (data, ref, startedat, updatedat): its data file moves last.
-        if (st.isDirectory()) {
-          for (const inner of await readdir(path).catch(() => [] as string[])) {
-            const ist = await lstat(join(path, inner)).catch(() => null);
-            if (ist && ist.mtimeMs > newest) newest = ist.mtimeMs;
-          }
-        }
-      } catch {
-        continue;
-      }
-      if (newest >= cutoff) continue;
-      await rm(path, { recursive: true, force: true });
-      removed.push(name);
-    }
-    return removed;
   }
 
   async getLabels(digest: string): Promise<Record<string, string>> {
@@ -499,7 +457,6 @@ class IngestWriter extends Writable implements BlobWriter {
     this.hash = createHash(this.algorithm);
     // Unique per writer, so two writers of the same digest never share a file.
     this.path = join(store.ingestDir(), `${INGEST_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
-    activeIngests.add(this.path);
     this.onAbort = () => this.destroy(signal?.reason instanceof Error ? signal.reason : new CacheError('cancelled', 'blob write cancelled'));
     if (signal?.aborted) queueMicrotask(this.onAbort);
     else signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -552,7 +509,6 @@ class IngestWriter extends Writable implements BlobWriter {
     const cleanup = async () => {
       await fh?.close().catch(() => undefined);
       if (!this.committed) await unlink(this.path).catch(() => undefined);
-      activeIngests.delete(this.path);
     };
     cleanup().then(() => callback(error), () => callback(error));
   }
@@ -624,7 +580,6 @@ class IngestWriter extends Writable implements BlobWriter {
       throw err;
     } finally {
       this.signal?.removeEventListener('abort', this.onAbort);
-      activeIngests.delete(this.path);
       if (!this.destroyed) this.destroy();
     }
   }

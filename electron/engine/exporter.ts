@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
@@ -29,11 +29,13 @@ import type { BlobFacts, ConvertedBlob, ExportPlan } from '../../shared/export/p
 import type { ExportOptions, ExportPreview, ExportProgress, ExportResult } from '../../shared/export/types';
 import { MediaType } from '../../shared/oci/media-types';
 import type { Descriptor } from '../../shared/oci/types';
+import { makeDirs } from './atomic-file';
 import { sniffCompression } from './compression';
 import { openContentStore } from './content-store';
 import type { ContentStore } from './content-store';
 import { CopyPool, WORKER_COPY_MIN_BYTES } from './copy-workers';
 import { exportBlob } from './export-blobs';
+import { clearDeadIngests } from './gc';
 import type { BlobOutcome, BlobResult, VerifyMode } from './export-blobs';
 import { ProgressTracker, systemClock } from './export-progress';
 import type { Clock } from './export-progress';
@@ -211,15 +213,13 @@ async function prepareDest(dest: string): Promise<void> {
   if (st && !st.isDirectory()) invalid(`destination ${dest} is a file, not a folder: give a new or existing folder for the OCI layout`, 'dest');
   try {
     // blobs/sha256 and ingest now, so an unwritable destination fails before any conversion starts.
-    await mkdir(resolve(dest, 'blobs', 'sha256'), { recursive: true });
-    await mkdir(resolve(dest, 'ingest'), { recursive: true });
+    // makeDirs, not mkdir -p: on a read-only mount Node's recursive mkdir says ENOENT, not EROFS.
+    await makeDirs(resolve(dest, 'blobs', 'sha256'));
+    await makeDirs(resolve(dest, 'ingest'));
   } catch (err) {
     throw describeFsError(err, 'create the OCI layout in', dest);
   }
 }
-
-/** Ingest files untouched for this long belong to a dead export (a writer touches its file with every write). */
-const STALE_INGEST_MS = 60 * 60 * 1000;
 
 const OUTCOME_STATE: Record<BlobOutcome, 'exists' | 'linked' | 'done'> = { exists: 'exists', linked: 'linked', copied: 'done', converted: 'done', reused: 'done' };
 
@@ -276,9 +276,9 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     await held.add(plan.blobs.map((b) => b.source));
     const published = await openContentStore(dest, { beforePublish: (d) => held.add([d]) });
     const rawDest = leaseLookups(published, held);
-    // Leftovers of killed runs sit in ingest/ (never in blobs/). Age is the only safe test: ingest
-    // names carry a pid but no host, and a live writer keeps touching its file.
-    await rawDest.cleanStaleIngests(STALE_INGEST_MS).catch(() => undefined);
+    // Leftovers of killed runs sit in ingest/ (never in blobs/): removed when their writer's pid holds
+    // no live lease and is not running, the rule gc applies.
+    await clearDeadIngests(dest).catch(() => undefined);
     const store = run.wrapDestStore ? run.wrapDestStore(rawDest) : rawDest;
     const sameDevice = opened.layout !== null && (await stat(opened.layout.dir)).dev === (await stat(dest)).dev;
     for (const b of plan.blobs) tracker.addLayer(b.source, b.size);

@@ -149,12 +149,22 @@ export async function collectGarbage(dir: string, options: GcOptions = {}): Prom
   const underLock = <T>(fn: () => Promise<T>): Promise<T> => (dryRun ? fn() : withLock(indexLockPath(dir), fn, options));
   return underLock(async () => {
     const index = await readIndexForGc(dir);
-    const { reachable } = index ? await reachableDigests(dir, index, { signal: options.signal, strict: true }) : { reachable: new Set<string>() };
+    const { reachable, unfollowed } = index ? await reachableDigests(dir, index, { signal: options.signal, strict: true }) : { reachable: new Set<string>(), unfollowed: [] };
     const listing = await listBlobs(dir, options.signal);
     // Leases are read after the listing: a blob in the listing was leased before it was published.
     // A refusal below must change nothing, expired leases included.
     const leases = await readLiveLeases(dir, { removeExpired: !dryRun && (index !== null || options.noIndex === true) });
     if (index === null) refuseWithoutIndex(dir, listing, leases, options.noIndex === true);
+    // A reachable manifest that is absent references blobs nobody can name: deleting any blob could
+    // delete one of them, so refuse (nothing to delete is fine: a layout of only index.json).
+    const candidates = listing.blobs.filter((b) => !reachable.has(b.digest) && !leases.digests.has(b.digest));
+    if (unfollowed.length > 0 && candidates.length > 0) {
+      throw new CacheError(
+        'missing-blob',
+        `refusing to collect garbage in ${dir}: ${unfollowed.join(', ')} ${unfollowed.length === 1 ? 'is' : 'are'} not in blobs/, so what ${unfollowed.length === 1 ? 'it references is' : 'they reference is'} unknown and any of the ${candidates.length} unreferenced blob(s) may belong to it; restore the manifest or remove its index.json entry, then run gc again`,
+        { file: join(dir, INDEX_FILE), unfollowed, candidates: candidates.length },
+      );
+    }
     const deleted: { digest: string; size: number }[] = [];
     const leased: { digest: string; size: number }[] = [];
     let bytes = 0;
@@ -206,6 +216,15 @@ function refuseWithoutIndex(dir: string, listing: Listing, leases: LiveLeases, a
     `${dir} has no index.json, so nothing says which of its ${listing.blobs.length} blob(s) (${formatSize(total)}) are in use; a first export that failed before tagging leaves this${held}. Run gc with --no-index to delete every blob no running export holds, or export into it again.`,
     { file, blobs: listing.blobs.length, bytes: total },
   );
+}
+
+/**
+ * Ingest leftovers of dead writers, cleared by an export before it starts: the same owner rule gc
+ * uses (pid in the name, live lease or running process), never file times, so a slow writer in
+ * another process is never robbed of its partial file.
+ */
+export async function clearDeadIngests(dir: string): Promise<string[]> {
+  return clearIngest(dir, await readLiveLeases(dir), false);
 }
 
 /** Deletes ingest leftovers of writers that are gone: no live lease names their pid and it is not running here. */

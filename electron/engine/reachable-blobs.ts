@@ -92,6 +92,11 @@ export interface ReachableResult {
   reachable: Set<string>;
   /** Non-strict mode only: documents that could not be followed, so their children count as unreachable. */
   problems: string[];
+  /**
+   * Manifests and indexes that are reachable but absent from blobs/, as `<file>: <field> (<digest>)`:
+   * what they reference is unknown, so a gc that would delete anything must refuse.
+   */
+  unfollowed: string[];
 }
 
 /**
@@ -104,6 +109,7 @@ export async function reachableDigests(dir: string, index: IndexDocument, option
   const indexFile = join(dir, INDEX_FILE);
   const reachable = new Set<string>();
   const problems: string[] = [];
+  const unfollowed: string[] = [];
   const queue: Pending[] = index.manifests.map((d, i) => ({ descriptor: d, file: indexFile, field: `manifests[${i}]`, root: true }));
   if (index.subject) queue.push({ descriptor: index.subject, file: indexFile, field: 'subject', root: true });
   const refuse = (next: Pending, err: unknown): void => {
@@ -130,8 +136,11 @@ export async function reachableDigests(dir: string, index: IndexDocument, option
     if (!next.root && isLeafType(mediaType)) continue;
     const file = blobFile(dir, digest);
     const st = await lstat(file).catch(() => null);
-    if (st === null) continue;
     const declared = isManifestType(mediaType);
+    if (st === null) {
+      if (declared || next.root) unfollowed.push(`${next.file}: ${next.field} (${digest})`);
+      continue;
+    }
     if (!st.isFile()) {
       if (declared) refuse(next, new CacheError('invalid-manifest', `${file} is not a regular file`, { file }));
       continue;
@@ -150,5 +159,5 @@ export async function reachableDigests(dir: string, index: IndexDocument, option
       refuse(next, err);
     }
   }
-  return { reachable, problems };
+  return { reachable, problems, unfollowed };
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
+import { clearDeadIngests } from '../../../electron/engine/gc';
 import { openContentStore } from '../../../electron/engine/content-store';
 
 const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -290,32 +292,29 @@ describe('content store', () => {
     await store.syncBlobDirs();
   });
 
-  it('cleans stale ingests (ours and containerd-style directories) but never a live writer', async () => {
+  it('an export clears ingest leftovers of dead writers only: never a live writer, never foreign names, never by age', async () => {
     const root = await freshRoot();
     const store = await openContentStore(root);
     const ingest = join(root, 'ingest');
-    await mkdir(join(ingest, 'containerd-ref-dir'), { recursive: true });
-    await writeFile(join(ingest, 'containerd-ref-dir', 'data'), 'partial');
-    await writeFile(join(ingest, 'cachescope-1-dead'), 'partial');
-    await writeFile(join(ingest, 'fresh'), 'partial');
-    const old = new Date(Date.now() - 3_600_000);
-    await utimes(join(ingest, 'containerd-ref-dir', 'data'), old, old);
-    await utimes(join(ingest, 'containerd-ref-dir'), old, old);
-    await utimes(join(ingest, 'cachescope-1-dead'), old, old);
-
+    await mkdir(ingest, { recursive: true });
+    // A pid that surely ran and is gone: a child that has exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    await writeFile(join(ingest, `cachescope-${dead}-0123abcd`), 'partial of a killed export');
+    await writeFile(join(ingest, 'containerd-ref'), 'not ours: no owner to check');
+    // Old file times must not matter: a slow live writer keeps its partial file.
     const live = store.writer();
     live.write(Buffer.from('in progress'));
-    await new Promise((r) => setTimeout(r, 20));
-    const removed = await store.cleanStaleIngests(60_000);
-    assert.deepEqual(removed.sort(), ['cachescope-1-dead', 'containerd-ref-dir']);
-    assert.deepEqual((await readdir(ingest)).filter((x) => !x.startsWith('cachescope-')), ['fresh']);
+    await new Promise((r) => setImmediate(r));
+    const old = new Date(Date.now() - 24 * 3_600_000);
+    for (const name of await readdir(ingest)) await utimes(join(ingest, name), old, old);
 
-    // Even "everything is stale" spares the writer that is still open.
-    await store.cleanStaleIngests(-1);
-    assert.equal((await readdir(ingest)).length, 1);
+    const removed = await clearDeadIngests(root);
+    assert.deepEqual(removed, [`cachescope-${dead}-0123abcd`]);
+    const left = await readdir(ingest);
+    assert.ok(left.includes('containerd-ref'));
+    assert.equal(left.filter((x) => x.startsWith(`cachescope-${process.pid}-`)).length, 1, 'the live writer keeps its file');
     const info = await live.commit();
     assert.equal(info.digest, sha256('in progress'));
-    assert.deepEqual(await readdir(ingest), []);
   });
 
   it('persists labels per digest outside blobs/, atomically, without losing concurrent keys', async () => {

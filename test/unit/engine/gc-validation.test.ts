@@ -118,6 +118,27 @@ describe('gc refuses what inspect rejects, and deletes nothing', () => {
   });
 });
 
+describe('gc and a tagged manifest that is absent', () => {
+  for (const dryRun of [true, false]) {
+    it(`refuses to delete anything, naming the entry and the digest (${dryRun ? 'gc --dry-run' : 'gc'})`, async () => {
+      const dir = await copyFixture(fixture.dto, scratch());
+      const live = readIndexJson(dir).manifests[0].digest;
+      await rm(blobFile(dir, live));
+      const before = presentDigests(dir);
+      let caught: unknown;
+      await collectGarbage(dir, { dryRun }).catch((e: unknown) => (caught = e));
+      assert.ok(caught instanceof CacheError, 'gc must refuse: the missing manifest may reference any present blob');
+      assert.ok(caught.message.includes('manifests[0]') && caught.message.includes(live), caught.message);
+      assert.deepEqual(presentDigests(dir), before, 'nothing was deleted');
+    });
+  }
+
+  it('with nothing to delete (a layout of index.json only) it reports zero and succeeds', async () => {
+    const report = await collectGarbage(fixture.indexOnlySaas, { dryRun: true });
+    assert.deepEqual(report.deleted, []);
+  });
+});
+
 describe('gc follows every index.json entry', () => {
   /** dto's orphaned manifests, found from the raw JSON. */
   const orphanManifests = (dir: string) => {
