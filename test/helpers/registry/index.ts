@@ -1,0 +1,23 @@
+/** The real-registry test harness: see README.md beside this file. */
+export { parseAccessLog } from './access-log';
+export type { RegistryRequest } from './access-log';
+export { startProxy, pickFault } from './counting-proxy';
+export type { CountingProxy, Fault, FaultContext, FaultFn, FaultRule, ProxyOptions, ProxyRequest } from './counting-proxy';
+export { startForwardProxy } from './forward-proxy';
+export type { ForwardProxy, ForwardedRequest } from './forward-proxy';
+export { bcryptHashes, writeHtpasswd } from './htpasswd';
+export { startNginx } from './nginx';
+export type { NginxOptions, RunningNginx } from './nginx';
+export { combineFaults, imitateRegistry } from './registry-imitations';
+export type { ImitatedRegistry, ImitationOptions } from './registry-imitations';
+export { freePort } from './ports';
+export { makeTempDir, run, runAsync, spawnTracked } from './processes';
+export type { TrackedProcess } from './processes';
+export { layoutManifest, pushFixture, skopeoInspectRaw, TestUploader } from './push-fixture';
+export type { LayoutManifest, PushOptions, PushResult, RegistryTarget } from './push-fixture';
+export { probe, startRegistry } from './registry-server';
+export type { RegistryOptions, RunningRegistry } from './registry-server';
+export { makeTestCA } from './test-ca';
+export type { TestCA } from './test-ca';
+export { DEFAULT_USERS, parseScope, startTokenServer } from './token-server';
+export type { Access, Grant, TokenRequest, TokenServer, TokenServerOptions } from './token-server';
