@@ -48,6 +48,8 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Every HTTP attempt, without headers, user-info or query strings. */
   onRequest?: (event: RequestEvent) => void;
+  /** Name resolution for direct connections (default: the system's); tests map names to loopback. */
+  lookup?: LookupFunction;
   /** Use the OAuth password grant for tokens (docker login's forceOAuth). */
   oauthPassword?: boolean;
 }
@@ -129,6 +131,7 @@ export class RegistryClient {
       idleTimeoutMs: options.idleTimeoutMs,
       userAgent: options.userAgent,
       onRequest: options.onRequest,
+      lookup: options.lookup,
     });
     this.auth = new RegistryAuth({
       transport: this.transport,

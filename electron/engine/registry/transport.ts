@@ -15,6 +15,7 @@ import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import type { LookupFunction } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -49,6 +50,8 @@ export interface TransportOptions {
   userAgent?: string;
   /** Told about every attempt (URL without query or user-info); for logs and tests. Never sees headers. */
   onRequest?: (event: RequestEvent) => void;
+  /** Name resolution for direct connections (default: the system's); tests map names to loopback. */
+  lookup?: LookupFunction;
 }
 
 export interface RequestEvent {
@@ -178,6 +181,7 @@ export class Transport {
   private readonly proxies: ProxyConfig;
   private readonly insecure: ReadonlySet<string>;
   private readonly idleTimeoutMs: number;
+  private readonly lookup: LookupFunction | undefined;
   private readonly userAgent: string;
   private readonly onRequest?: (event: RequestEvent) => void;
   private readonly tlsByHost = new Map<string, Promise<HostTlsOptions>>();
@@ -196,6 +200,7 @@ export class Transport {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.userAgent = options.userAgent ?? 'cachescope';
     this.onRequest = options.onRequest;
+    this.lookup = options.lookup;
   }
 
   /** Whether `hostPort` is marked insecure (certificate not verified, plain HTTP allowed). */
@@ -406,6 +411,7 @@ export class Transport {
           headers,
           agent,
           signal: req.signal,
+          ...(this.lookup ? { lookup: this.lookup } : {}),
         };
       }
       const request = lib.request(options, (res) => {

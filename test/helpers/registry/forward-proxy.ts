@@ -26,7 +26,13 @@ export interface ForwardProxy {
   stop(): Promise<void>;
 }
 
-export async function startForwardProxy(): Promise<ForwardProxy> {
+export interface ForwardProxyOptions {
+  /** Maps a requested host name to the address dialled (tests name loopback registries *.cachescope.test). */
+  resolve?: (host: string) => string;
+}
+
+export async function startForwardProxy(options: ForwardProxyOptions = {}): Promise<ForwardProxy> {
+  const dial = options.resolve ?? ((host: string) => host);
   let log: ForwardedRequest[] = [];
   const sockets = new Set<Socket>();
 
@@ -45,7 +51,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
     const headers: OutgoingHttpHeaders = { ...req.headers };
     delete headers['proxy-authorization'];
     delete headers['proxy-connection'];
-    const up = httpRequest({ hostname: target.hostname, port: target.port || 80, method: req.method, path: `${target.pathname}${target.search}`, headers, agent: false }, (upRes) => {
+    const up = httpRequest({ hostname: dial(target.hostname), port: target.port || 80, method: req.method, path: `${target.pathname}${target.search}`, headers, agent: false }, (upRes) => {
       entry.status = upRes.statusCode ?? 0;
       res.writeHead(entry.status, upRes.headers);
       upRes.on('data', (c: Buffer) => (entry.bytesOut += c.length));
@@ -69,7 +75,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
     const entry: ForwardedRequest = { method: 'CONNECT', target: req.url ?? '', proxyAuthorization: req.headers['proxy-authorization'] !== undefined, status: 0, bytesIn: head.length, bytesOut: 0 };
     log.push(entry);
     const [host, port] = [entry.target.slice(0, entry.target.lastIndexOf(':')), Number(entry.target.slice(entry.target.lastIndexOf(':') + 1))];
-    const up = connect(port, host.replace(/^\[|\]$/g, ''), () => {
+    const up = connect(port, dial(host.replace(/^\[|\]$/g, '')), () => {
       entry.status = 200;
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) up.write(head);
