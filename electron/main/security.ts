@@ -6,12 +6,17 @@
  */
 import type { Event as ElectronEvent, IpcMainInvokeEvent, OnHeadersReceivedListenerDetails, WebContents, WebFrameMain } from 'electron';
 
-/** Nothing but the app's own scripts, styles, fonts and images; no inline code, no eval, no framing. */
+/**
+ * Nothing but the app's own scripts, worker, styles, fonts and images; no inline code, no eval, no
+ * framing. `worker-src 'self'`: the Raw JSON view formats in dist/renderer/json-worker.js (never a
+ * blob: or data: worker). No `data:` images: no view draws one (the favicon is favicon.svg).
+ */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
+  "worker-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self'",
   "connect-src 'self'",
   "font-src 'self'",
   "base-uri 'none'",
@@ -91,6 +96,30 @@ export interface SessionLike {
   webRequest: {
     onHeadersReceived(listener: (details: Pick<OnHeadersReceivedListenerDetails, 'url' | 'responseHeaders'>, callback: HeadersCallback) => void): void;
   };
+  /** Electron's Session always has it; optional so permission-only fakes stay valid. */
+  on?(event: 'will-download', listener: (event: Preventable, item: DownloadItemLike) => void): unknown;
+}
+
+/** The part of Electron's DownloadItem the download rule reads. */
+export interface DownloadItemLike {
+  getURL(): string;
+}
+
+/**
+ * The one kind of download the app starts: Raw JSON's "download raw", a blob: URL the app page
+ * made from the document's text (blob:app://cachescope/<uuid>). The CSP does not govern downloads
+ * and an `<a download>` click is not a navigation, so this is the rule that admits it; any other
+ * download (a remote URL, a file:// URL, a blob of another origin) is cancelled.
+ */
+export function isAppDownload(url: string, appUrl: string): boolean {
+  if (!url.startsWith('blob:')) return false;
+  try {
+    const inner = new URL(url.slice('blob:'.length));
+    const app = new URL(appUrl);
+    return inner.protocol === app.protocol && inner.host === app.host;
+  } catch {
+    return false;
+  }
 }
 
 /** The fields of Electron's permission request/check details that say who is asking. */
@@ -128,6 +157,10 @@ export function hardenSession(session: SessionLike, appUrl: string): void {
     const existing = headers[name] ?? [];
     headers[name] = [...(Array.isArray(existing) ? existing : [existing]), CONTENT_SECURITY_POLICY];
     callback({ responseHeaders: headers });
+  });
+  // Not handled further: Electron then asks where to save, as a browser does.
+  session.on?.('will-download', (event, item) => {
+    if (!isAppDownload(item.getURL(), appUrl)) event.preventDefault();
   });
 }
 

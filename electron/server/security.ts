@@ -5,8 +5,9 @@ import type { IncomingMessage } from 'node:http';
 export const TOKEN_HEADER = 'x-cachescope-token';
 export const TOKEN_COOKIE = 'cachescope_token';
 
+/** The app's CSP (electron/main/security.ts has the same): its own worker file, no data: images. */
 export const CONTENT_SECURITY_POLICY =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function newToken(): string {
   return randomBytes(32).toString('base64url');

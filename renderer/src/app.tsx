@@ -3,6 +3,7 @@ import { useEffect } from 'react';
 import { DetailPane } from './components/detail-pane';
 import { BusyIndicator, ErrorBanner } from './components/error-banner';
 import { Sidebar } from './components/sidebar';
+import { TAB_PANEL_ID, TabBar, tabId } from './components/tab-bar';
 import { cachesStore, useActiveCache, useCaches } from './stores/caches-store';
 import type { Tab } from './stores/caches-store';
 import { connectExportEvents, exportStore, isRunning, useExport } from './stores/export-store';
@@ -17,18 +18,11 @@ import { Overview } from './views/overview';
 import { RawJson } from './views/raw-json';
 import { Records } from './views/records';
 
-const TABS: { id: Tab; label: string }[] = [
-  { id: 'overview', label: 'Overview' },
-  { id: 'layers', label: 'Layers' },
-  { id: 'records', label: 'Records' },
-  { id: 'chains', label: 'Chains' },
-  { id: 'orphans', label: 'Orphans' },
-  { id: 'raw', label: 'Raw JSON' },
-  { id: 'diff', label: 'Diff' },
-];
-
-/** Which selections each tab's detail pane shows: its own rows (the Chains tree has both kinds). */
-const DETAIL_KINDS: Partial<Record<Tab, readonly SelectionKind[]>> = { layers: ['layer'], records: ['record'], chains: ['layer', 'record'] };
+/**
+ * Which selections each tab's detail pane shows: its own rows (the Chains tree has both kinds). Not
+ * Records: its bottom panel already details the selected record, and one place is enough.
+ */
+const DETAIL_KINDS: Partial<Record<Tab, readonly SelectionKind[]>> = { layers: ['layer'], chains: ['layer', 'record'] };
 
 function Welcome() {
   const opening = useCaches((s) => s.opening.length > 0);
@@ -85,27 +79,9 @@ export function App() {
           <BusyIndicator />
           {active && tab !== 'diff' && <ExportButton cacheId={active.cacheId} />}
         </header>
-        <nav className="tabs" role="tablist" aria-label="Views">
-          {TABS.map((t) => (
-            <button
-              key={t.id}
-              type="button"
-              role="tab"
-              aria-selected={tab === t.id}
-              className={`${tab === t.id ? 'active' : ''}${t.id === 'diff' ? ' tab-global' : ''}`}
-              data-testid={`tab-${t.id}`}
-              disabled={!active && t.id !== 'diff'}
-              onClick={() => cachesStore.getState().setTab(t.id)}
-            >
-              {t.label}
-              {t.id === 'layers' && active ? <span className="pill">{active.view.summary.layerEntries}</span> : null}
-              {t.id === 'records' && active ? <span className="pill">{active.view.summary.records}</span> : null}
-              {t.id === 'orphans' && orphanCount > 0 ? <span className="pill warn">{orphanCount}</span> : null}
-            </button>
-          ))}
-        </nav>
+        <TabBar hasCache={Boolean(active)} counts={{ layers: active?.view.summary.layerEntries, records: active?.view.summary.records, orphans: orphanCount }} />
         <div className={`content${showDetail ? ' with-detail' : ''}`}>
-          <section className="view" role="tabpanel" aria-label={TABS.find((t) => t.id === tab)?.label}>
+          <section className="view" role="tabpanel" id={TAB_PANEL_ID} aria-labelledby={tabId(tab)}>
             {tab === 'diff' ? (
               <DiffView />
             ) : !active ? (

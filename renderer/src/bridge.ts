@@ -75,8 +75,22 @@ function isOutcome(value: unknown): value is Outcome<unknown> {
   return Boolean(value && typeof value === 'object' && typeof (value as { ok?: unknown }).ok === 'boolean');
 }
 
+/** Browser mode's token once the API is made; null under Electron. */
+let httpToken: string | null = null;
+
+/**
+ * Browser mode only: one request as a worker can make it itself (same-origin URL, headers with the
+ * token, JSON body), so a large result is read and parsed off the page's main thread. The answer is
+ * the usual outcome `{ok, value | error}`. Null under Electron, where requests go over IPC.
+ */
+export function requestForWorker<N extends RequestName>(name: N, params: Params<N>): { url: string; headers: Record<string, string>; body: string } | null {
+  if (httpToken === null) return null;
+  return { url: new URL(`/api/${encodeURIComponent(name)}`, window.location.href).href, headers: { 'content-type': 'application/json', 'x-cachescope-token': httpToken }, body: JSON.stringify(params) };
+}
+
 function browserApi(): CachescopeApi {
   const token = browserToken();
+  httpToken = token;
   const listeners = new Map<EventName, Set<(payload: unknown) => void>>();
   let source: EventSource | null = null;
 

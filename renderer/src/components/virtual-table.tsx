@@ -1,8 +1,10 @@
 /**
  * A sortable, virtualized grid on @tanstack/react-table v8 and @tanstack/react-virtual: only the rows
- * in view (plus a small overscan) are in the DOM, each with a fixed height. Arrow keys move the selection.
+ * in view (plus a small overscan) are in the DOM, each with a fixed height. Arrow keys (and Page Up/Down,
+ * Home, End) move the selection and keyboard focus together: one row at a time is in the Tab order
+ * (roving tabindex), the selected one when it is drawn.
  */
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { KeyboardEvent, ReactNode } from 'react';
 import { flexRender, getCoreRowModel, getSortedRowModel, useReactTable } from '@tanstack/react-table';
 import type { ColumnDef, SortingState } from '@tanstack/react-table';
@@ -55,18 +57,48 @@ export function VirtualTable<T>({ data, columns, rowTestId, rowKey, selected, on
     if (selectedPos >= 0) virtualizer.scrollToIndex(selectedPos, { align: 'auto' });
   }, [selectedPos]);
 
+  // The row a key moved to gets focus once it is drawn (it may be scrolled in first).
+  const focusPos = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    if (focusPos.current === null) return;
+    const row = scrollRef.current?.querySelector<HTMLElement>(`[role="row"][aria-rowindex="${focusPos.current + 2}"]`);
+    if (row) {
+      row.focus({ preventScroll: true });
+      focusPos.current = null;
+    }
+  });
+
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
-    if (!onSelect || rows.length === 0) return;
-    const step = e.key === 'ArrowDown' ? 1 : e.key === 'ArrowUp' ? -1 : e.key === 'PageDown' ? 20 : e.key === 'PageUp' ? -20 : 0;
-    if (step === 0) return;
+    if (!onSelect || rows.length === 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    // Keys typed into a control inside a row (none today) stay with the control.
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    const from = selectedPos < 0 ? -1 : selectedPos;
+    const last = rows.length - 1;
+    const next =
+      e.key === 'ArrowDown' ? Math.min(last, from + 1)
+      : e.key === 'ArrowUp' ? Math.max(0, from < 0 ? last : from - 1)
+      : e.key === 'PageDown' ? Math.min(last, from + 20)
+      : e.key === 'PageUp' ? Math.max(0, from < 0 ? 0 : from - 20)
+      : e.key === 'Home' ? 0
+      : e.key === 'End' ? last
+      : null;
+    if (next === null) return;
     e.preventDefault();
-    const next = Math.min(rows.length - 1, Math.max(0, (selectedPos < 0 ? (step > 0 ? -1 : rows.length) : selectedPos) + step));
+    // A drawn row takes focus now; one scrolled in takes it after the render (the selection may not change).
+    const row = scrollRef.current?.querySelector<HTMLElement>(`[role="row"][aria-rowindex="${next + 2}"]`);
+    focusPos.current = row ? null : next;
+    row?.focus({ preventScroll: true });
+    virtualizer.scrollToIndex(next, { align: 'auto' });
     onSelect(rows[next].original);
   };
 
+  const items = virtualizer.getVirtualItems();
+  // The row in the Tab order: the selection when drawn, else the first drawn row.
+  const tabStop = items.some((i) => i.index === selectedPos) ? selectedPos : (items[0]?.index ?? -1);
+
   return (
-    <div className="vtable" role="grid" aria-label={label} aria-rowcount={rows.length + 1}>
-      <div className="vtable-body" ref={scrollRef} tabIndex={0} onKeyDown={onKeyDown}>
+    <div className="vtable">
+      <div className="vtable-body" ref={scrollRef} role="grid" aria-label={label} aria-rowcount={rows.length + 1} onKeyDown={onKeyDown}>
         <div className="vtable-inner" style={{ minWidth }}>
           {table.getHeaderGroups().map((group) => (
             <div className="vtable-head" role="row" key={group.id} style={{ gridTemplateColumns: template }}>
@@ -89,10 +121,14 @@ export function VirtualTable<T>({ data, columns, rowTestId, rowKey, selected, on
             </div>
           ))}
           {rows.length === 0 ? (
-            <div className="empty">{empty ?? 'Nothing to show.'}</div>
+            <div role="row">
+              <div role="gridcell" className="empty" tabIndex={0}>
+                {empty ?? 'Nothing to show.'}
+              </div>
+            </div>
           ) : (
             <div className="vtable-rows" style={{ height: virtualizer.getTotalSize() }}>
-              {virtualizer.getVirtualItems().map((item) => {
+              {items.map((item) => {
                 const row = rows[item.index];
                 const key = rowKey(row.original);
                 const isSelected = selected === key;
@@ -102,6 +138,7 @@ export function VirtualTable<T>({ data, columns, rowTestId, rowKey, selected, on
                     key={row.id}
                     aria-rowindex={item.index + 2}
                     aria-selected={isSelected}
+                    tabIndex={item.index === tabStop ? 0 : -1}
                     data-testid={rowTestId}
                     data-index={key}
                     className={`vtable-row${isSelected ? ' selected' : ''}${item.index % 2 ? ' odd' : ''} ${rowClass?.(row.original) ?? ''}`}

@@ -1,9 +1,12 @@
 /**
  * Chains: the tree of layer entries from each root (parent -1), each node with the records whose
  * result ends there. The visible part of the tree is flattened and virtualized, so deep or wide
- * caches stay responsive.
+ * caches stay responsive. Keyboard as in the WAI-ARIA tree pattern: Up/Down move, Right expands or
+ * moves to the first child, Left collapses or moves to the parent, Home/End; focus and selection move
+ * together, and one row at a time is in the Tab order.
  */
-import { useMemo, useRef, useState } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
+import type { KeyboardEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { CacheView } from '../../../shared/cache/view-types';
 import { Bytes } from '../components/bytes';
@@ -52,6 +55,56 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
       else next.add(index);
       return next;
     });
+  // The row a key moved to gets focus once it is drawn (it may be scrolled in first).
+  const focusPos = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    if (focusPos.current === null) return;
+    const row = scrollRef.current?.querySelector<HTMLElement>(`[role="treeitem"][data-pos="${focusPos.current}"]`);
+    if (row) {
+      row.focus({ preventScroll: true });
+      focusPos.current = null;
+    }
+  });
+  const selectedPos = selectedLayer === null ? -1 : nodes.findIndex((n) => n.index === selectedLayer);
+  const moveTo = (pos: number) => {
+    // A drawn row takes focus now; one scrolled in takes it after the render (the selection may not change).
+    const row = scrollRef.current?.querySelector<HTMLElement>(`[role="treeitem"][data-pos="${pos}"]`);
+    focusPos.current = row ? null : pos;
+    row?.focus({ preventScroll: true });
+    virtualizer.scrollToIndex(pos, { align: 'auto' });
+    select(cacheId, 'layer', nodes[pos].index);
+  };
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (nodes.length === 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    const item = (e.target as HTMLElement).closest('[role="treeitem"]');
+    const pos = item ? Number(item.getAttribute('data-pos')) : Math.max(0, selectedPos);
+    const node = nodes[pos];
+    if (!node) return;
+    const open = node.hasChildren && !collapsed.has(node.index);
+    let handled = true;
+    if (e.key === 'ArrowDown') moveTo(Math.min(nodes.length - 1, pos + 1));
+    else if (e.key === 'ArrowUp') moveTo(Math.max(0, pos - 1));
+    else if (e.key === 'Home') moveTo(0);
+    else if (e.key === 'End') moveTo(nodes.length - 1);
+    else if (e.key === 'ArrowRight') {
+      if (node.hasChildren && !open) toggle(node.index);
+      else if (open) moveTo(pos + 1);
+    } else if (e.key === 'ArrowLeft') {
+      if (open) toggle(node.index);
+      else {
+        let parent = pos - 1;
+        while (parent >= 0 && nodes[parent].depth >= node.depth) parent--;
+        if (parent >= 0) moveTo(parent);
+      }
+    } else if ((e.key === 'Enter' || e.key === ' ') && e.target === item) {
+      // On the row itself; on a record badge the key presses the badge.
+      if (node.hasChildren) toggle(node.index);
+      select(cacheId, 'layer', node.index);
+    } else handled = false;
+    if (handled) e.preventDefault();
+  };
+  const items = virtualizer.getVirtualItems();
+  const tabStop = items.some((i) => i.index === selectedPos) ? selectedPos : (items[0]?.index ?? -1);
   const withChildren = useMemo(() => view.chain.children.map((c, i) => (c.length > 0 ? i : -1)).filter((i) => i >= 0), [view]);
 
   if (view.chain.roots.length === 0 && view.chain.detached.length === 0) return <p className="muted pad">This cache has no layer chains.</p>;
@@ -59,7 +112,7 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
     <div className="view-fill">
       <div className="toolbar">
         <span className="muted">
-          {view.chain.roots.length} root{view.chain.roots.length === 1 ? '' : 's'}
+          {view.chain.roots.length} chain root{view.chain.roots.length === 1 ? '' : 's'}
           {view.chain.roots.length > 1 ? ' (one per base image or platform)' : ''} · badges name the records whose result ends at an entry
         </span>
         <span className="spacer" />
@@ -80,9 +133,9 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
           ))}
         </div>
       )}
-      <div className="tree-scroll" ref={scrollRef} role="tree" aria-label="Layer chains">
+      <div className="tree-scroll" ref={scrollRef} role="tree" aria-label="Layer chains" onKeyDown={onKeyDown}>
         <div className="tree-rows" style={{ height: virtualizer.getTotalSize() }}>
-          {virtualizer.getVirtualItems().map((item) => {
+          {items.map((item) => {
             const node = nodes[item.index];
             const layer = view.layers[node.index];
             const records = view.chain.recordsEndingAt[node.index] ?? [];
@@ -95,6 +148,8 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
                 aria-level={node.depth + 1}
                 aria-expanded={node.hasChildren ? open : undefined}
                 aria-selected={selectedLayer === node.index}
+                tabIndex={item.index === tabStop ? 0 : -1}
+                data-pos={item.index}
                 className={`chain-node${selectedLayer === node.index ? ' selected' : ''}${layer.present ? '' : ' row-missing'}`}
                 data-testid="chain-node"
                 data-index={node.index}
@@ -105,6 +160,8 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
                   <button
                     type="button"
                     className="toggle"
+                    tabIndex={-1}
+                    aria-expanded={open}
                     onClick={(e) => {
                       e.stopPropagation();
                       toggle(node.index);
@@ -139,6 +196,8 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
                     type="button"
                     key={r}
                     className={`badge rec${selectedRecord === r ? ' selected' : ''}`}
+                    // Only the focused row's badges are Tab stops: Tab goes from the row to its records, then on.
+                    tabIndex={item.index === tabStop ? 0 : -1}
                     onClick={(e) => {
                       e.stopPropagation();
                       select(cacheId, 'record', r);

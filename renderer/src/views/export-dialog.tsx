@@ -73,7 +73,7 @@ function Option({ name, def, help, children }: { name: string; def: string; help
   );
 }
 
-function Check({ name, def, help, checked, onChange, testId, note }: { name: string; def: string; help: string; checked: boolean; onChange: (v: boolean) => void; testId: string; note?: ReactNode }) {
+function Check({ name, def, help, checked, onChange, testId, note, offLabel = 'false' }: { name: string; def: string; help: string; checked: boolean; onChange: (v: boolean) => void; testId: string; note?: ReactNode; offLabel?: string }) {
   return (
     <label className="opt">
       <div className="opt-name">
@@ -82,7 +82,7 @@ function Check({ name, def, help, checked, onChange, testId, note }: { name: str
       <div className="opt-control">
         <input type="checkbox" data-testid={testId} checked={checked} onChange={(e) => onChange(e.target.checked)} />
         <span className="small muted" data-testid={`${testId}-value`}>
-          &nbsp;{checked ? 'true' : 'false'}
+          &nbsp;{checked ? 'true' : offLabel}
         </span>
       </div>
       <div className="small opt-help">
@@ -320,7 +320,7 @@ function ExportForm({ cacheId }: { cacheId: string }) {
         </Option>
         <Check testId="export-force" name="force-compression" def="false" help="Recompress every layer that is not already in the chosen compression." checked={form.force} onChange={(v) => set({ force: v })} />
         <Check testId="export-drop-missing" name="drop-missing" def="false" help="Export what is complete: drop entries whose blob is absent, and the results that need them." checked={form.dropMissing} onChange={(v) => set({ dropMissing: v })} />
-        <Check testId="export-verify" name="verify" def="false" help="Also hash blobs that already exist at the destination or are hard-linked (copies always hash)." checked={form.verify} onChange={(v) => set({ verify: v })} />
+        <Check testId="export-verify" name="verify" def="unset (checks every blob)" offLabel="unset" help="Every blob is checked against its digest before it is published; a file verified before and unchanged since is not hashed again. Tick to hash every blob anyway (verify=false, the CLI's opt-out, skips checks)." checked={form.verify} onChange={(v) => set({ verify: v })} />
       </div>
       {level && <p className="error-text">{level}</p>}
       <PreviewPanel preview={preview} loading={previewing} error={previewError} dropMissing={form.dropMissing} />

@@ -64,6 +64,7 @@ describe('app:// responses', () => {
     mkdirSync(root);
     writeFileSync(join(root, 'index.html'), '<!doctype html><script type="module" src="./app.js"></script>');
     writeFileSync(join(root, 'app.js'), 'export {};');
+    writeFileSync(join(root, 'json-worker.js'), 'self.onmessage = () => {};');
     writeFileSync(join(base, 'secret.txt'), 'not for the page');
   });
   after(() => rmSync(base, { recursive: true, force: true }));
@@ -78,6 +79,15 @@ describe('app:// responses', () => {
     const js = await serveAppRequest({ url: 'app://cachescope/app.js', method: 'GET' }, root);
     assert.match(js.headers.get('content-type')!, /^text\/javascript/);
     assert.equal(js.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
+  });
+
+  it('serves the Raw JSON worker as a same-origin script under a policy that admits exactly such workers', async () => {
+    const res = await serveAppRequest({ url: 'app://cachescope/json-worker.js', method: 'GET' }, root);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type')!, /^text\/javascript/);
+    const policy = res.headers.get('content-security-policy')!;
+    assert.match(policy, /(^|; )worker-src 'self'(;|$)/);
+    assert.doesNotMatch(policy, /blob:|data:/);
   });
 
   it('answers 404 for a missing file, 403 outside the folder (without reading it), 405 for writes', async () => {

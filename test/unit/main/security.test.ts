@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { APP_URL } from '../../../electron/main/app-protocol';
-import { CONTENT_SECURITY_POLICY, applySecurity, hardenApp, hardenSession, hardenWebContents, isAppUrl, isTrustedSender, trustedSenderCheck } from '../../../electron/main/security';
+import { CONTENT_SECURITY_POLICY, applySecurity, hardenApp, hardenSession, hardenWebContents, isAppDownload, isAppUrl, isTrustedSender, trustedSenderCheck } from '../../../electron/main/security';
 import type { WebContentsLike } from '../../../electron/main/security';
+import { CONTENT_SECURITY_POLICY as SERVER_CSP } from '../../../electron/server/security';
 import { FakeApp, FakeSession, FakeWebContents } from '../../helpers/fake-electron';
+import { REPO } from '../../helpers/fixtures';
 import type { PermissionDetails } from '../../helpers/fake-electron';
 
 const hardened = (): FakeWebContents => {
@@ -25,8 +29,27 @@ describe('content security policy', () => {
     assert.deepEqual(csp.get('script-src'), ["'self'"]);
     assert.deepEqual(csp.get('style-src'), ["'self'"]);
     assert.deepEqual(csp.get('connect-src'), ["'self'"]);
-    assert.deepEqual(csp.get('img-src'), ["'self'", 'data:']);
     assert.deepEqual(csp.get('font-src'), ["'self'"]);
+  });
+
+  it("lets workers start only from the app's own files (the Raw JSON worker), never blob: or data:", () => {
+    assert.deepEqual(csp.get('worker-src'), ["'self'"]);
+  });
+
+  it('allows no data: images: no view draws one (electronegativity flags img-src data:)', () => {
+    assert.deepEqual(csp.get('img-src'), ["'self'"]);
+    assert.doesNotMatch(CONTENT_SECURITY_POLICY, /data:/);
+  });
+
+  it("is the policy browser mode sends and the page's own meta policy, directive for directive", async () => {
+    const server = directives(SERVER_CSP);
+    assert.deepEqual(new Map([...server].sort()), new Map([...csp].sort()));
+    const html = await readFile(join(REPO, 'renderer/index.html'), 'utf8');
+    const meta = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1];
+    assert.ok(meta, 'renderer/index.html has a CSP meta tag');
+    // frame-ancestors cannot be set from a meta tag; every other directive must agree.
+    assert.deepEqual(new Map([...directives(meta)].sort()), new Map([...csp].filter(([k]) => k !== 'frame-ancestors').sort()));
+    assert.doesNotMatch(html, /data:/, 'no data: URL in the page (the favicon is a file)');
   });
 
   it('forbids base rewriting, form posts and framing', () => {
@@ -128,6 +151,33 @@ describe('session: permissions and the CSP header', () => {
     applySecurity({ app, session: s, appUrl: APP_URL });
     assert.equal(app.listenerCount('web-contents-created'), 1);
     assert.ok(s.permissionRequest && s.permissionCheck && s.headersListener);
+  });
+});
+
+describe('session: downloads', () => {
+  /** A fake session that also takes the will-download listener, and fires it for one URL. */
+  class DownloadSession extends FakeSession {
+    listener: ((event: { preventDefault(): void }, item: { getURL(): string }) => void) | null = null;
+    on(_event: 'will-download', listener: NonNullable<DownloadSession['listener']>): this {
+      this.listener = listener;
+      return this;
+    }
+    /** True when the download was cancelled. */
+    download(url: string): boolean {
+      let cancelled = false;
+      this.listener!({ preventDefault: () => (cancelled = true) }, { getURL: () => url });
+      return cancelled;
+    }
+  }
+
+  it('lets the app page save a blob it made ("download raw"), and cancels every other download', () => {
+    const session = new DownloadSession();
+    hardenSession(session, APP_URL);
+    assert.equal(session.download('blob:app://cachescope/4b3c7a9e-1f2d-4c53-9a43-0e3f3c1b2a10'), false);
+    for (const url of ['https://evil.example/payload.exe', 'file:///etc/passwd', 'blob:https://evil.example/4b3c7a9e', 'blob:app://evil/4b3c7a9e', 'data:application/json,{}', 'blob:not a url']) {
+      assert.equal(session.download(url), true, url);
+    }
+    assert.equal(isAppDownload('blob:app://cachescope/x', APP_URL), true);
   });
 });
 
