@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Bundles every runnable piece with esbuild: main and preload (CJS, only `electron` external),
-// the renderer (one ESM file plus CSS), the CLI and the server.
+// the renderer (one ESM file plus CSS, and its JSON worker), the CLI and the server.
 import { build } from 'esbuild';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
+// CACHESCOPE_DIST builds elsewhere (a test scans its own build of main and preload without touching dist/).
+const dist = process.env.CACHESCOPE_DIST ?? join(root, 'dist');
 const only = process.argv[2];
 
 const node = {
@@ -21,7 +22,32 @@ const node = {
   external: ['electron', 'zstd-napi'],
 };
 
+/**
+ * The CLI as ESM with a chunk per command, each loaded on first use, so `cachescope inspect` starts
+ * without parsing the exporter, the server or the diff engine. dist/cli/inputs.json lists the sources
+ * it was built from: bin/cachescope.mjs runs the bundle only while none of them is newer.
+ */
+async function buildCli() {
+  const out = join(dist, 'cli');
+  await rm(out, { recursive: true, force: true });
+  const result = await build({
+    ...node,
+    format: 'esm',
+    splitting: true,
+    minify: true,
+    absWorkingDir: root,
+    entryPoints: { cachescope: join(root, 'electron/cli/main.ts') },
+    outdir: out,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    metafile: true,
+  });
+  const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.includes('node_modules/'));
+  await writeFile(join(out, 'inputs.json'), `${JSON.stringify(inputs, null, 1)}\n`);
+}
+
 const jobs = {
+  cli: buildCli,
   main: () =>
     build({ ...node, entryPoints: [join(root, 'electron/main/main.ts')], outfile: join(dist, 'main/main.cjs') }),
   preload: () =>
@@ -49,7 +75,22 @@ const jobs = {
       outdir: join(dist, 'renderer'),
       loader: { '.svg': 'file', '.png': 'file' },
     });
+    // The Raw JSON worker: its own same-origin file next to app.js (the CSP's worker-src 'self';
+    // no blob: or data: worker), a classic script so any Chromium can start it.
+    await build({
+      bundle: true,
+      platform: 'browser',
+      target: 'chrome120',
+      format: 'iife',
+      sourcemap: true,
+      minify: true,
+      logLevel: 'warning',
+      entryPoints: { 'json-worker': join(root, 'renderer/src/json-worker.ts') },
+      outdir: join(dist, 'renderer'),
+    });
     await copyFile(join(root, 'renderer/index.html'), join(dist, 'renderer/index.html'));
+    // The icon is a file, so the CSP needs no data: images.
+    await copyFile(join(root, 'renderer/favicon.svg'), join(dist, 'renderer/favicon.svg'));
   },
 };
 

@@ -1,6 +1,5 @@
 /** `cachescope`: the headless command on the same engine as the app. */
 import { toContractError } from '../../shared/contract/errors';
-import { inspectCommand } from './inspect-command';
 import { processIo } from './io';
 import type { CommandIo } from './io';
 
@@ -8,19 +7,22 @@ const USAGE = `usage: cachescope <command> [options]
 
 commands:
   inspect <source> [--json]                      show a cache: form, digests, counts, layers, records
-  verify <source> [--json]                       hash every present blob; non-zero exit on corruption
+  verify <source> [--referenced-only] [--json]   hash every blob in the folder (other generations' and
+                                                 orphans too, named as such); non-zero exit on corruption
   export <source> <dest-dir>[:tag] [--opt k=v]… [--json]
                                                  export like BuildKit's local cache exporter
   diff <A> <B> [--json]                          compare two caches; exit 0 same, 1 different, 2 error
-  gc <dir> [--dry-run] [--json]                  delete blobs no index.json entry reaches
+  gc <dir> [--dry-run] [--no-index] [--json]     delete blobs no index.json entry reaches and no
+                                                 running export holds (gc --help for more)
   serve [source] [--port N]                      browser mode on 127.0.0.1
 
 sources: DIR, DIR:tag, DIR@sha256:…, a cache config or manifest file, an image config with inline cache`;
 
 type Command = (args: string[], io: CommandIo) => Promise<number>;
 
+/** Each command's module is loaded on first use: `--help` and one command never parse the others (the built CLI keeps them in separate chunks). */
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  inspect: async () => inspectCommand,
+  inspect: async () => (await import('./inspect-command')).inspectCommand,
   serve: async () => (await import('./serve-command')).serveCommand,
   verify: async () => (await import('./verify-command')).verifyCommand,
   gc: async () => (await import('./gc-command')).gcCommand,

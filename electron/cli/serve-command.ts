@@ -1,10 +1,12 @@
 /** `cachescope serve [source] [--port N]`: browser mode on 127.0.0.1, behind a token printed in the URL. */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
 import { DEMO_CACHE_DIR, RENDERER_DIST, REPO_ROOT } from '../engine/paths';
 import { createService } from '../engine/service';
+import { parseSourceRef } from '../engine/source-ref';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import type { CommandIo } from './io';
@@ -33,8 +35,20 @@ export function parseServeArgs(args: string[]): ServeArgs {
   return { source, port };
 }
 
+/** A source that does not exist is refused before anything starts: a page opening on an error helps nobody. */
+async function checkSourceExists(source: string): Promise<void> {
+  const ref = parseSourceRef(source); // throws not-found when neither the path nor DIR of DIR:tag / DIR@digest exists
+  try {
+    await stat(ref.path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CacheError('not-found', `${source}: ${code === 'ENOENT' ? 'no such file or directory' : `cannot read it (${code ?? (err as Error).message})`}`, { path: ref.path });
+  }
+}
+
 /** Starts browser mode and returns the running server (the command itself waits for a signal). */
 export async function startBrowserMode(args: ServeArgs): Promise<RunningServer> {
+  if (args.source !== null) await checkSourceExists(args.source);
   if (!existsSync(join(RENDERER_DIST, 'index.html'))) {
     const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs'), 'renderer'], { stdio: 'inherit' });
     if (r.status !== 0) throw new CacheError('internal', 'building the renderer failed');

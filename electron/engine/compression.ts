@@ -65,13 +65,19 @@ export function createDecompressor(compression: Compression): Transform {
   }
 }
 
-/** A Transform that compresses into `compression` at `level` (the codec's default when null). */
+/**
+ * A Transform that compresses into `compression` at `level` (the codec's default when null). Exports
+ * pass the effective level of shared/export/options.ts (zstd 1, 3, 7 or 11): libzstd's levels 20–22
+ * take 0.7–1.6 GB per stream even for a 10 KiB input.
+ */
 export function createCompressor(compression: Compression, level: number | null = null): Transform {
   switch (compression) {
     case 'uncompressed':
       return new PassThrough({ highWaterMark: CHUNK });
     case 'gzip':
-      return zlib.createGzip({ level: level ?? DEFAULT_LEVEL.gzip, chunkSize: CHUNK });
+      // Go's gzip levels: -2 is HuffmanOnly (zlib's Z_HUFFMAN_ONLY strategy), -1 DefaultCompression.
+      if (level === -2) return zlib.createGzip({ level: 1, strategy: zlib.constants.Z_HUFFMAN_ONLY, chunkSize: CHUNK });
+      return zlib.createGzip({ level: level === null || level === -1 ? DEFAULT_LEVEL.gzip : level, chunkSize: CHUNK });
     case 'zstd': {
       const lvl = level ?? DEFAULT_LEVEL.zstd;
       const z = nodeZstd();

@@ -4,7 +4,7 @@
  * layer blobs are never loaded to show structure.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
@@ -18,7 +18,7 @@ import { isCacheConfigMediaType, parseCacheManifest } from '../../shared/cache/p
 import type { ParsedManifest } from '../../shared/cache/parse-manifest';
 import type { CacheView, CacheWarning, ConfigInfo, ManifestInfo } from '../../shared/cache/view-types';
 import { isDigest } from '../../shared/oci/digest';
-import { Annotation, MediaType } from '../../shared/oci/media-types';
+import { Annotation, MediaType, compressionOfMediaType, detectCompression } from '../../shared/oci/media-types';
 import type { Descriptor } from '../../shared/oci/types';
 import { openContentStore } from './content-store';
 import type { ContentStore } from './content-store';
@@ -187,6 +187,73 @@ async function readLayoutIndex(dir: string, required: boolean): Promise<{ index:
   }
 }
 
+/** Manifests read to name what a `DIR@digest` blob is are at most this big. */
+const MAX_NAMING_READ = 4 << 20;
+
+/** What a descriptor's media type says its blob is, for "not a manifest" messages. */
+function blobKind(mediaType: unknown): string {
+  if (typeof mediaType !== 'string') return 'a blob';
+  if (isCacheConfigMediaType(mediaType)) return 'the cache config';
+  if (mediaType === MediaType.ociConfig || mediaType === MediaType.dockerConfig) return 'the image config';
+  if (compressionOfMediaType(mediaType) !== null) return 'a layer';
+  return 'a blob';
+}
+
+async function smallJson(store: ContentStore, digest: string): Promise<unknown> {
+  const info = await store.info(digest).catch(() => null);
+  if (!info || info.size > MAX_NAMING_READ) return undefined;
+  try {
+    return JSON.parse((await store.readBytes(digest, { maxSize: MAX_NAMING_READ })).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * When `DIR@digest` names a blob that is not a manifest (a cache config, an image config, a layer),
+ * what it is: first by where a manifest index.json lists references it, then by its own bytes.
+ * Null when it may well be a manifest (an orphaned generation).
+ */
+async function notAManifest(store: ContentStore, index: IndexDocument | null, digest: string): Promise<string | null> {
+  for (const [i, entry] of (index?.manifests ?? []).entries()) {
+    const value = await smallJson(store, entry.digest);
+    if (value === null || typeof value !== 'object') continue;
+    const tag = entry.annotations?.[Annotation.refName];
+    const who = `the manifest ${tag ? `tagged "${tag}"` : `at index.json manifests[${i}]`} (${entry.digest})`;
+    const m = value as { config?: { digest?: unknown; mediaType?: unknown }; layers?: unknown; manifests?: unknown };
+    if (m.config?.digest === digest) return `it is ${blobKind(m.config.mediaType)} of ${who}, field config`;
+    for (const key of ['layers', 'manifests'] as const) {
+      const list = m[key];
+      if (!Array.isArray(list)) continue;
+      const k = list.findIndex((d) => (d as { digest?: unknown } | null)?.digest === digest);
+      if (k < 0) continue;
+      // A platform image listed in an image index is a manifest (inline cache): only configs and layers are refused.
+      const kind = blobKind((list[k] as { mediaType?: unknown }).mediaType);
+      if (kind !== 'a blob') return `it is ${kind} of ${who}, field ${key}[${k}]`;
+    }
+  }
+  const info = await store.info(digest).catch(() => null);
+  if (!info) return null;
+  const fh = await open(store.blobPath(digest), 'r');
+  let head: Buffer;
+  try {
+    head = Buffer.alloc(Math.min(info.size, 512));
+    await fh.read(head, 0, head.length, 0);
+  } finally {
+    await fh.close();
+  }
+  const compression = detectCompression(head);
+  if (compression !== 'uncompressed') return `its bytes are ${compression}-compressed data (a layer, by the look of it)`;
+  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'its bytes are a tar archive (an uncompressed layer)';
+  if (head[0] !== 0x7b) return 'its bytes are not JSON';
+  const value = await smallJson(store, digest);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value === undefined ? null : 'its bytes are JSON but not an object';
+  const obj = value as Record<string, unknown>;
+  if (looksLikeCacheConfig(obj)) return 'its bytes are a cache config';
+  if (obj.rootfs !== undefined || obj.architecture !== undefined) return 'its bytes are an image config';
+  return null;
+}
+
 async function openLayout(source: string, dir: string, tag: string | null, digest: string | null): Promise<OpenedSource> {
   const indexFile = join(dir, INDEX_FILE);
   const store = await openContentStore(dir);
@@ -197,6 +264,14 @@ async function openLayout(source: string, dir: string, tag: string | null, diges
   let ref: DescriptorRef;
   if (digest) {
     const at = index?.manifests.findIndex((m) => m.digest === digest) ?? -1;
+    const what = at >= 0 ? null : await notAManifest(store, index, digest);
+    if (what) {
+      throw new CacheError('invalid-source', `${source}: ${digest} is not a manifest: ${what}. Open the folder itself, a tag (DIR:TAG) or a manifest's digest instead`, {
+        source,
+        digest,
+        field: 'digest',
+      });
+    }
     manifestDesc = at >= 0 ? index!.manifests[at] : { mediaType: '', digest, size: -1 };
     ref = at >= 0 ? { what: 'cache manifest', file: indexFile, field: `manifests[${at}]` } : { what: 'cache manifest', file: source, field: 'digest' };
   } else {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { stat } from 'node:fs/promises';
 import type { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { VerifyProblem, VerifyReport } from '../../shared/contract/requests';
@@ -20,6 +21,8 @@ export interface VerifyDescriptor {
   mediaType: string;
   /** `containerd.io/uncompressed`, when the descriptor has it. */
   diffID?: string;
+  /** Whose blob it is, copied onto its problems (a layout's other generations and orphans are hashed too). */
+  owner?: VerifyProblem['owner'];
 }
 
 export interface VerifyProgress {
@@ -40,7 +43,7 @@ export interface VerifyBlobsOptions {
   createZstdDecompressor?: () => Transform;
 }
 
-type StoreReader = Pick<ContentStore, 'info' | 'readStream' | 'blobPath'>;
+type StoreReader = Pick<ContentStore, 'readStream' | 'blobPath'>;
 
 interface HashResult {
   digest: string;
@@ -63,6 +66,7 @@ function distinct(descriptors: VerifyDescriptor[]): VerifyDescriptor[] {
     if (seen.size < 0 && d.size >= 0) seen.size = d.size;
     if (!seen.mediaType && d.mediaType) seen.mediaType = d.mediaType;
     if (!seen.diffID && d.diffID) seen.diffID = d.diffID;
+    if (!seen.owner && d.owner) seen.owner = d.owner;
   }
   return [...byDigest.values()];
 }
@@ -117,6 +121,19 @@ async function hashBlob(store: StoreReader, digest: string, decompressor: Transf
   };
 }
 
+/** What sits at a blob path: absent, a regular file, or something that is not one (directory, FIFO, socket, device). */
+async function blobFileKind(file: string): Promise<'absent' | 'file' | string> {
+  try {
+    const st = await stat(file);
+    if (st.isFile()) return 'file';
+    return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or special file';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'absent';
+    return `unreadable (${code ?? (err as Error).message})`;
+  }
+}
+
 /**
  * Verifies blobs in a store. `missing` lists absent digests (normal for committed caches, whose large
  * layers are often left out); `problems` lists corruption. `ok` means nothing is missing or corrupt.
@@ -138,9 +155,16 @@ export async function verifyBlobs(store: StoreReader, descriptors: VerifyDescrip
       continue;
     }
     const file = store.blobPath(d.digest);
-    const info = await store.info(d.digest);
-    if (!info) {
+    const tag = d.owner ? { owner: d.owner } : {};
+    // Never open what is not a regular file: a FIFO would block the read for ever.
+    const kind = await blobFileKind(file);
+    if (kind === 'absent') {
       missing.push(d.digest);
+      onProgress?.({ done: ++done, total: list.length, digest: d.digest, bytes });
+      continue;
+    }
+    if (kind !== 'file') {
+      problems.push({ digest: d.digest, kind: 'unreadable', message: `${file}: cannot read the blob: it is ${kind}, not a regular file`, ...tag });
       onProgress?.({ done: ++done, total: list.length, digest: d.digest, bytes });
       continue;
     }
@@ -149,7 +173,7 @@ export async function verifyBlobs(store: StoreReader, descriptors: VerifyDescrip
     if (diffID !== undefined && compression !== null) {
       const bad = digestProblem(diffID);
       if (bad) {
-        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: the descriptor's diffID ${JSON.stringify(diffID)} is not a valid digest (${bad})` });
+        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: the descriptor's diffID ${JSON.stringify(diffID)} is not a valid digest (${bad})`, ...tag });
         diffID = undefined;
       }
     }
@@ -166,7 +190,7 @@ export async function verifyBlobs(store: StoreReader, descriptors: VerifyDescrip
         missing.push(d.digest); // deleted between the stat and the read
       } else {
         const code = (err as NodeJS.ErrnoException).code;
-        problems.push({ digest: d.digest, kind: 'unreadable', message: `${file}: cannot read: ${code ?? (err as Error).message}` });
+        problems.push({ digest: d.digest, kind: 'unreadable', message: `${file}: cannot read: ${code ?? (err as Error).message}`, ...tag });
       }
       onProgress?.({ done: ++done, total: list.length, digest: d.digest, bytes });
       continue;
@@ -174,21 +198,21 @@ export async function verifyBlobs(store: StoreReader, descriptors: VerifyDescrip
     checked++;
     bytes += result.size;
     if (result.digest !== d.digest) {
-      problems.push({ digest: d.digest, kind: 'digest-mismatch', message: `${file}: content hashes to ${result.digest}, not ${d.digest} as its name says` });
+      problems.push({ digest: d.digest, kind: 'digest-mismatch', message: `${file}: content hashes to ${result.digest}, not ${d.digest} as its name says`, ...tag });
     }
     if (d.size >= 0 && result.size !== d.size) {
-      problems.push({ digest: d.digest, kind: 'size-mismatch', message: `${file}: file is ${result.size} bytes, but its descriptor says ${d.size}` });
+      problems.push({ digest: d.digest, kind: 'size-mismatch', message: `${file}: file is ${result.size} bytes, but its descriptor says ${d.size}`, ...tag });
     }
     if (diffID) {
       if (compression === 'uncompressed' && diffID !== result.digest) {
-        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: uncompressed layer hashes to ${result.digest}, but its diffID (containerd.io/uncompressed) says ${diffID}` });
+        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: uncompressed layer hashes to ${result.digest}, but its diffID (containerd.io/uncompressed) says ${diffID}`, ...tag });
       } else if (decompressor && result.decompressError !== null) {
-        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: cannot ${compression === 'gzip' ? 'gunzip' : 'decompress'} the layer to check its diffID ${diffID}: ${result.decompressError}` });
+        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: cannot ${compression === 'gzip' ? 'gunzip' : 'decompress'} the layer to check its diffID ${diffID}: ${result.decompressError}`, ...tag });
       } else if (result.diffID !== null && result.diffID !== diffID) {
-        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: ${compression} layer decompresses to ${result.diffID}, but its diffID (containerd.io/uncompressed) says ${diffID}` });
+        problems.push({ digest: d.digest, kind: 'diffid-mismatch', message: `${file}: ${compression} layer decompresses to ${result.diffID}, but its diffID (containerd.io/uncompressed) says ${diffID}`, ...tag });
       }
     }
     onProgress?.({ done: ++done, total: list.length, digest: d.digest, bytes });
   }
-  return { checked, bytes, missing, problems, ok: missing.length === 0 && problems.length === 0 };
+  return { checked, bytes, missing, problems, ok: missing.length === 0 && problems.length === 0, scope: 'source', others: 0, orphans: null };
 }

@@ -24,6 +24,8 @@ export function windowOptions(preloadPath: string): BrowserWindowConstructorOpti
       experimentalFeatures: false,
       navigateOnDragDrop: false,
       spellcheck: false,
+      // Middle-click (auxclick) would open a link in a new window: Electron's advice for untrusted content, and electronegativity's AUXCLICK check.
+      disableBlinkFeatures: 'Auxclick',
       devTools: true,
     },
   };

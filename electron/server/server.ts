@@ -55,20 +55,35 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(body);
 }
 
+/** Past this many bytes of an over-limit body the connection is dropped instead of drained for the 413. */
+const MAX_DRAIN = 64 << 20;
+
+/** A body over MAX_BODY: answered 413 once the client has finished sending, so it reads the answer instead of a reset. */
+class BodyTooLarge extends CacheError {
+  constructor() {
+    super('too-large', `request body over the ${MAX_BODY}-byte limit`);
+  }
+}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new CacheError('bad-request', `request body over ${MAX_BODY} bytes`));
+      // Keep reading (and dropping) the rest: closing a socket with unread bytes resets it, and the client would never see the 413.
+      if (size > MAX_DRAIN) {
+        reject(new BodyTooLarge());
         req.destroy();
+        return;
+      }
+      if (size > MAX_BODY) {
+        chunks.length = 0;
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => (size > MAX_BODY ? reject(new BodyTooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
     req.on('error', reject);
   });
 }
@@ -109,6 +124,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
       const name = path.slice('/api/'.length);
       let outcome: Outcome<unknown>;
+      let status = 200;
       try {
         if (!isRequestName(name)) throw new CacheError('bad-request', `unknown request "${name}"`);
         if (!(req.headers['content-type'] ?? '').startsWith('application/json')) throw new CacheError('bad-request', 'content-type must be application/json');
@@ -123,9 +139,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const handler = options.handlers[name] as (p: unknown) => Promise<unknown>;
         outcome = { ok: true, value: await handler(params) };
       } catch (err) {
+        if (err instanceof BodyTooLarge) status = 413;
         outcome = { ok: false, error: toContractError(err) };
       }
-      send(res, 200, 'application/json', JSON.stringify(outcome));
+      send(res, status, 'application/json', JSON.stringify(outcome));
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

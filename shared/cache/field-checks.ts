@@ -6,6 +6,7 @@
 import { CacheError } from '../contract/errors';
 import type { ErrorCode } from '../contract/errors';
 import { describeType, digestProblem } from '../oci/digest';
+import { numberAsWritten } from './json-text';
 import type { Descriptor, Platform } from '../oci/types';
 
 export function fail(code: ErrorCode, file: string, path: string, message: string): never {
@@ -39,10 +40,11 @@ export function asOptionalString(value: unknown, file: string, path: string, cod
   return value === undefined || value === null ? '' : asString(value, file, path, code);
 }
 
-/** Integers must be safe integers: 1e300 and 2^63 are refused rather than rounded. */
+/** Integers must be safe integers: 1e300 and 2^63 are refused rather than rounded, and quoted as the file wrote them. */
 export function asInt(value: unknown, file: string, path: string, code: ErrorCode, min = Number.MIN_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    fail(code, file, path, `expected an integer, got ${typeof value === 'number' ? String(value) : describeType(value)}`);
+    const beyond = typeof value === 'number' && Number.isInteger(value) ? ' (beyond 2^53, where JSON numbers lose digits)' : '';
+    fail(code, file, path, `expected an integer, got ${typeof value === 'number' ? numberAsWritten(value) : describeType(value)}${beyond}`);
   }
   if (value < min) fail(code, file, path, `expected an integer >= ${min}, got ${value}`);
   return value;

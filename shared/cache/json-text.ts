@@ -165,10 +165,65 @@ export function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
+/**
+ * Number literals JSON.parse could not keep as written (beyond 2^53, or with an exponent), by the value
+ * they became: a field check that refuses such a number quotes the digits of the file, not a rounded
+ * float. Bounded: it only ever serves error messages.
+ */
+const writtenNumbers = new Map<number, Set<string>>();
+const MAX_WRITTEN_NUMBERS = 1000;
+
+/** Outside strings, number tokens whose JavaScript value does not print back as written. Strings are skipped with indexOf, so this stays a small fraction of JSON.parse. */
+function rememberInexactNumbers(text: string): void {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const quote = text.indexOf('"', i);
+    const end = quote < 0 ? n : quote;
+    for (let k = i; k < end; k++) {
+      const c = text.charCodeAt(k);
+      if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue;
+      NUMBER.lastIndex = k;
+      if (!NUMBER.test(text)) continue;
+      const token = text.slice(k, NUMBER.lastIndex);
+      k = NUMBER.lastIndex - 1;
+      // Safe integers print back as written; only long, fractional or exponent forms can differ.
+      if (token.length < 16 && !/[.eE]/.test(token)) continue;
+      const value = Number(token);
+      if (String(value) === token) continue;
+      if (writtenNumbers.size >= MAX_WRITTEN_NUMBERS) writtenNumbers.clear();
+      const seen = writtenNumbers.get(value) ?? new Set<string>();
+      seen.add(token);
+      writtenNumbers.set(value, seen);
+    }
+    if (quote < 0) break;
+    // Skip the string: find its closing quote, not one escaped by an odd run of backslashes.
+    let j = quote + 1;
+    for (;;) {
+      const close = text.indexOf('"', j);
+      if (close < 0) return;
+      let slashes = 0;
+      for (let b = close - 1; text.charCodeAt(b) === 0x5c; b--) slashes++;
+      j = close + 1;
+      if (slashes % 2 === 0) break;
+    }
+    i = j;
+  }
+}
+
+/** A parsed number as its JSON text wrote it (`9007199254740993`, `1e300`), when the text was read by parseJsonText; else as JavaScript prints it. */
+export function numberAsWritten(value: number): string {
+  const written = writtenNumbers.get(value);
+  if (!written || written.size === 0) return String(value);
+  return written.size === 1 ? [...written][0] : [...written].join(' or ');
+}
+
 /** JSON.parse, or a CacheError 'invalid-json' naming the file, the line, the column and the reason. */
 export function parseJsonText(text: string, file: string): unknown {
   try {
-    return JSON.parse(text);
+    const value = JSON.parse(text);
+    rememberInexactNumbers(text);
+    return value;
   } catch (err) {
     const p = findJsonSyntaxError(text);
     if (p) {

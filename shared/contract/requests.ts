@@ -39,7 +39,7 @@ export interface VerifyProblem {
   digest: string;
   kind: 'missing' | 'digest-mismatch' | 'size-mismatch' | 'diffid-mismatch' | 'unreadable';
   message: string;
-  /** Which blobs it is about: the opened cache's, another generation's in the folder, or an orphan no index.json entry reaches. */
+  /** Whose blob it is: the opened cache's, another one's in the folder (another index.json entry or a running export holds it), or an orphan no index.json entry reaches. */
   owner?: 'source' | 'other' | 'orphan';
 }
 

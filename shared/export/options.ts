@@ -15,6 +15,56 @@ export const DEFAULT_COMPRESSION: ExportCompression = 'gzip';
 
 export const DEFAULT_TAG = 'latest';
 
+const INT64_MAX = (1n << 63n) - 1n;
+
+/** Go's gzip.HuffmanOnly: Huffman coding without matches (zlib's Z_HUFFMAN_ONLY strategy). */
+export const GZIP_HUFFMAN_ONLY = -2;
+
+/** Go's flate.DefaultCompression, which is level 6. */
+const GZIP_DEFAULT = 6;
+
+/**
+ * The zstd levels BuildKit's encoder (klauspost/compress) can run, as the libzstd level whose ratio
+ * each matches: SpeedFastest ≈ 1, SpeedDefault ≈ 3, SpeedBetterCompression ≈ 7, SpeedBestCompression ≈ 11.
+ */
+export const ZSTD_EFFECTIVE_LEVELS = [1, 3, 7, 11] as const;
+
+/**
+ * The level that runs for `compression` when `requested` is asked for (null: the default).
+ * zstd follows `zstd.EncoderLevelFromZstd` (BuildKit's util/compression/zstd.go): below 3 → fastest,
+ * 3–5 → default, 6–9 → better, 10 and above → best; without a level BuildKit's encoder runs its
+ * default (≈ 3). Mapping is also what bounds memory: libzstd's level 22 takes 1.6 GB for a 10 KiB
+ * cache, level 11 about 30 MB. gzip: -1 is Go's DefaultCompression (6), -2 HuffmanOnly,
+ * 0..9 as given.
+ */
+export function effectiveLevel(compression: ExportCompression, requested: number | null): number | null {
+  switch (compression) {
+    case 'uncompressed':
+      return null;
+    case 'gzip':
+      return requested === null || requested === -1 ? GZIP_DEFAULT : requested;
+    case 'zstd':
+      if (requested === null) return 3;
+      return requested < 3 ? 1 : requested < 6 ? 3 : requested < 10 ? 7 : 11;
+  }
+}
+
+/** One line for the export preview: which level runs for converted layers, and why when it is not the one asked for. */
+export function describeLevel(options: Pick<ResolvedExportOptions, 'target' | 'compression' | 'level' | 'requestedLevel'>): string | null {
+  const { target, requestedLevel: asked } = options;
+  if (target === null) {
+    return asked === null ? null : `compression-level ${asked} has no effect: no layer is converted (BuildKit applies the level only to blobs it compresses)`;
+  }
+  if (target === 'uncompressed') return asked === null ? null : `compression-level ${asked} has no effect on uncompressed layers`;
+  const runs = options.level!;
+  const shown = target === 'gzip' && runs === GZIP_HUFFMAN_ONLY ? 'level -2 (Huffman only)' : `level ${runs}`;
+  if (asked === null) return `${target} ${shown} runs (the default)`;
+  if (asked === runs) return `${target} ${shown} runs`;
+  if (target === 'gzip') return `${target} level ${asked} runs as ${shown} (Go's DefaultCompression)`;
+  const tier = runs === 1 ? 'fastest' : runs === 3 ? 'default' : runs === 7 ? 'better' : 'best';
+  return `${target} level ${asked} runs as ${shown}: BuildKit's encoder maps it to its "${tier}" speed, which matches zstd level ${runs}`;
+}
+
 export interface ResolvedExportOptions {
   oci: boolean;
   imageManifest: boolean;
@@ -25,7 +75,13 @@ export interface ResolvedExportOptions {
   target: ExportCompression | null;
   /** The requested compression (BuildKit's default gzip when not given); informative when `target` is null. */
   compression: ExportCompression;
+  /**
+   * The level that runs when a layer is converted: BuildKit's mapping of the requested level (see
+   * `effectiveLevel`), or the codec's default when none is given; null for uncompressed.
+   */
   level: number | null;
+  /** The `compression-level` as given, or null. */
+  requestedLevel: number | null;
   force: boolean;
   tag: string;
   dropMissing: boolean;
@@ -54,6 +110,7 @@ function goBoolError(value: string): string {
  */
 export function parseExportAttrs(attrs: ReadonlyArray<readonly [string, string]>): ExportOptions {
   const out: ExportOptions = {};
+  let bigLevel: string | null = null;
   for (const [key, value] of attrs) {
     switch (key) {
       case 'oci-mediatypes':
@@ -76,10 +133,17 @@ export function parseExportAttrs(attrs: ReadonlyArray<readonly [string, string]>
         out.compression = parseCompression(value);
         break;
       case 'compression-level': {
+        // strconv.ParseInt(v, 10, 64): an optional sign, decimal digits, within int64.
         if (!/^[+-]?\d+$/.test(value)) {
           invalid(`non-integer value ${value} specified for compression-level: strconv.ParseInt: parsing ${JSON.stringify(value)}: invalid syntax`, key);
         }
-        out['compression-level'] = Number(value);
+        const big = BigInt(value);
+        if (big > INT64_MAX || big < -INT64_MAX - 1n) {
+          invalid(`non-integer value ${value} specified for compression-level: strconv.ParseInt: parsing ${JSON.stringify(value)}: value out of range`, key);
+        }
+        // Beyond 2^53 only the sign matters to zstd's mapping; gzip refuses it, quoting the digits as written.
+        if (!Number.isSafeInteger(Number(big))) bigLevel = big.toString();
+        out['compression-level'] = Number.isSafeInteger(Number(big)) ? Number(big) : big > 0n ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
         break;
       }
       case 'tag':
@@ -89,6 +153,7 @@ export function parseExportAttrs(attrs: ReadonlyArray<readonly [string, string]>
         invalid(`unknown export option ${JSON.stringify(key)} (expected one of ${EXPORT_ATTRS.join(', ')})`, key);
     }
   }
+  if (bigLevel !== null && (out.compression ?? DEFAULT_COMPRESSION) === 'gzip') invalid(`gzip: invalid compression level: ${bigLevel}`, 'compression-level');
   return out;
 }
 
@@ -134,9 +199,8 @@ export function resolveExportOptions(options: ExportOptions): ResolvedExportOpti
   const level = options['compression-level'] ?? null;
   if (level !== null) {
     if (!Number.isInteger(level)) invalid(`non-integer value ${String(level)} specified for compression-level`, 'compression-level');
-    // The codecs' own limits: Go's gzip.NewWriterLevel and zstd's level table.
-    if (compression === 'gzip' && (level < 0 || level > 9)) invalid(`gzip: invalid compression level: ${level}`, 'compression-level');
-    if (compression === 'zstd' && (level < 0 || level > 22)) invalid(`zstd: invalid compression level: ${level} (expected 0 to 22)`, 'compression-level');
+    // Go's gzip.NewWriterLevel takes HuffmanOnly (-2), DefaultCompression (-1) and 0..9; zstd takes any integer.
+    if (compression === 'gzip' && (level < GZIP_HUFFMAN_ONLY || level > 9)) invalid(`gzip: invalid compression level: ${level}`, 'compression-level');
   }
   const tag = options.tag ?? DEFAULT_TAG;
   if (tag === '') invalid('tag must not be empty', 'tag');
@@ -145,7 +209,8 @@ export function resolveExportOptions(options: ExportOptions): ResolvedExportOpti
     imageManifest,
     target: force ? compression : null,
     compression,
-    level: compression === 'uncompressed' ? null : level,
+    level: effectiveLevel(compression, level),
+    requestedLevel: level,
     force,
     tag,
     dropMissing: options['drop-missing'] ?? false,

@@ -14,6 +14,7 @@ import type { ConfigFormat } from '../cache/view-types';
 import { Annotation, MediaType, compressionOfMediaType, convertLayerMediaType, layerMediaType } from '../oci/media-types';
 import type { Compression } from '../oci/media-types';
 import type { Descriptor } from '../oci/types';
+import { describeLevel } from './options';
 import type { ResolvedExportOptions } from './options';
 import type { ExportPreview } from './types';
 
@@ -259,6 +260,8 @@ export function previewFromPlan(plan: ExportPlan, source: PlanSource): ExportPre
     error,
     empty: plan.empty,
     notes: plan.blobs.filter((b) => b.note !== null).map((b) => ({ blob: b.source, note: b.note! })),
+    effectiveLevel: plan.options.target === null || plan.options.target === 'uncompressed' ? null : plan.options.level,
+    levelNote: describeLevel(plan.options),
   };
 }
 

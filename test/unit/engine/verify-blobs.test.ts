@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
+import { createCompressor, createDecompressor } from '../../../electron/engine/compression';
 import { openContentStore } from '../../../electron/engine/content-store';
 import { verifyBlobs } from '../../../electron/engine/verify-blobs';
 import type { VerifyDescriptor, VerifyProgress } from '../../../electron/engine/verify-blobs';
@@ -190,17 +191,46 @@ describe('verify blobs', () => {
     assert.deepEqual((await verifyBlobs(store, [{ digest: layer.digest, size: -1, mediaType: '' }])).problems, []);
   });
 
-  it('zstd layers: diffID skipped without a decompressor, checked with one', async () => {
+  it('real zstd layers: the right diffID passes and a wrong one is diffid-mismatch through the zstd decompressor; without one it is not checked', async () => {
     const store = await tempStore();
-    const tar = tarOf('z', Buffer.from('zzz'));
-    // A stand-in codec: the "compressed" bytes are the tar and the decompressor passes them through.
-    const layer = await store.writeBytes(tar);
-    const wrong = { digest: layer.digest, size: layer.size, mediaType: ZSTD, diffID: sha256('other') };
-    assert.deepEqual((await verifyBlobs(store, [wrong])).problems, []);
-    const checked = await verifyBlobs(store, [wrong], { createZstdDecompressor: () => new PassThrough() });
+    const tar = tarOf('z', Buffer.from('zzz '.repeat(5000)));
+    const packed = await new Promise<Buffer>((resolve, reject) => {
+      const parts: Buffer[] = [];
+      const c = createCompressor('zstd', 3);
+      c.on('data', (b: Buffer) => parts.push(b)).on('end', () => resolve(Buffer.concat(parts))).on('error', reject);
+      c.end(tar);
+    });
+    assert.deepEqual([...packed.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], 'a real zstd frame');
+    const layer = await store.writeBytes(packed);
+    const zstd = { createZstdDecompressor: () => createDecompressor('zstd') };
+    const right = { digest: layer.digest, size: layer.size, mediaType: ZSTD, diffID: sha256(tar) };
+    assert.deepEqual((await verifyBlobs(store, [right], zstd)).problems, []);
+    const wrong = { ...right, diffID: sha256('other') };
+    const checked = await verifyBlobs(store, [wrong], zstd);
     assert.deepEqual(checked.problems.map((p) => p.kind), ['diffid-mismatch']);
-    const right = await verifyBlobs(store, [{ ...wrong, diffID: sha256(tar) }], { createZstdDecompressor: () => new PassThrough() });
-    assert.deepEqual(right.problems, []);
+    assert.ok(checked.problems[0].message.includes(sha256(tar)), checked.problems[0].message);
+    // This module never loads the native codec itself: without a decompressor only digest and size are checked.
+    assert.deepEqual((await verifyBlobs(store, [wrong])).problems, []);
+    // A zstd blob whose frame is broken (but whose name is its digest) cannot be decompressed.
+    const broken = Buffer.from(packed);
+    broken[Math.floor(broken.length / 2)] ^= 0xff;
+    broken[broken.length - 3] ^= 0xff;
+    const stored = await store.writeBytes(broken);
+    const corrupt = await verifyBlobs(store, [{ ...right, digest: stored.digest, size: stored.size }], zstd);
+    assert.deepEqual(corrupt.problems.map((p) => p.kind), ['diffid-mismatch']);
+  });
+
+  it('the zstd layers of a real BuildKit cache (mixed gzip and zstd) decompress to their diffIDs', async () => {
+    const layout = join(FIXTURES, 'buildkit-v0.24-mixed-gzip-zstd');
+    const store = await openContentStore(layout);
+    const zstdLayers = descriptorsOf(layout).filter((d) => d.mediaType === ZSTD && d.diffID);
+    assert.equal(zstdLayers.length, 2, 'the fixture has two zstd layers with diffIDs');
+    const zstd = { createZstdDecompressor: () => createDecompressor('zstd') };
+    const report = await verifyBlobs(store, zstdLayers, zstd);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.checked, 2);
+    const wrong = await verifyBlobs(store, zstdLayers.map((d) => ({ ...d, diffID: sha256('not this tar') })), zstd);
+    assert.deepEqual(wrong.problems.map((p) => p.kind), ['diffid-mismatch', 'diffid-mismatch']);
   });
 
   it('reports progress per distinct blob and stops when aborted', async () => {
@@ -217,14 +247,27 @@ describe('verify blobs', () => {
     await assert.rejects(verifyBlobs(store, list, { signal: AbortSignal.abort() }), { name: 'AbortError' });
   });
 
-  // Root reads anything, so permission bits cannot make a file unreadable there.
-  it('a blob that cannot be read is reported as unreadable, not thrown', { skip: process.getuid?.() === 0 ? 'running as root' : false }, async () => {
+  // Root reads anything, so permission bits cannot make a file unreadable there; a directory or a FIFO at the blob path can.
+  it('a directory at a blob path is reported as unreadable, not thrown and not called missing', async () => {
     const store = await tempStore();
     const x = await store.writeBytes(Buffer.from('secret'));
-    await chmod(store.blobPath(x.digest), 0o000);
+    await rm(store.blobPath(x.digest));
+    await mkdir(store.blobPath(x.digest));
     const report = await verifyBlobs(store, [{ ...x, mediaType: '' }]);
     assert.deepEqual(report.problems.map((p) => p.kind), ['unreadable']);
-    await chmod(store.blobPath(x.digest), 0o644);
-    assert.ok((await stat(store.blobPath(x.digest))).isFile());
+    assert.match(report.problems[0].message, /is a directory, not a regular file/);
+    assert.deepEqual(report.missing, []);
+    assert.equal(report.ok, false);
+  });
+
+  it('a FIFO at a blob path is reported as unreadable without blocking on it', { skip: process.platform === 'win32' ? 'no mkfifo' : false }, async () => {
+    const store = await tempStore();
+    const x = await store.writeBytes(Buffer.from('pipe'));
+    await rm(store.blobPath(x.digest));
+    execFileSync('mkfifo', [store.blobPath(x.digest)]);
+    assert.ok((await stat(store.blobPath(x.digest))).isFIFO());
+    const report = await verifyBlobs(store, [{ ...x, mediaType: '' }]);
+    assert.deepEqual(report.problems.map((p) => p.kind), ['unreadable']);
+    assert.match(report.problems[0].message, /is a FIFO, not a regular file/);
   });
 });

@@ -9,6 +9,10 @@ import { gzipSync } from 'node:zlib';
 import { compress as zstdCompress } from 'zstd-napi';
 import { createCompressor, createDecompressor, sniffCompression, zstdBackend } from '../../../electron/engine/compression';
 import type { Compression } from '../../../electron/engine/compression';
+import { previewExport, runExport } from '../../../electron/engine/exporter';
+import { openCacheSource } from '../../../electron/engine/open-cache';
+import { verifyOpened } from '../../../electron/engine/verify-opened';
+import { FIXTURES } from '../../helpers/fixtures';
 
 async function through(data: Buffer, ...stages: NodeJS.ReadWriteStream[]): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -53,5 +57,48 @@ describe('compression module', () => {
 
   it('names the zstd implementation in use', () => {
     assert.match(zstdBackend(), /^(node:zlib|zstd-napi)$/);
+  });
+});
+
+describe('compression levels BuildKit accepts', () => {
+  const data = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `row ${i % 97} ${'abc'.repeat(i % 11)}\n`).join(''));
+
+  it("gzip -2 (Go's HuffmanOnly) and -1 (DefaultCompression) write gzip that reads back", async () => {
+    const huffman = await through(data, createCompressor('gzip', -2));
+    const byDefault = await through(data, createCompressor('gzip', -1));
+    assert.deepEqual(await through(huffman, createDecompressor('gzip')), data);
+    assert.deepEqual(await through(byDefault, createDecompressor('gzip')), data);
+    // Huffman coding alone finds no repeats: bigger than level 6, smaller than the input.
+    assert.ok(huffman.length > byDefault.length && huffman.length < data.length, `${huffman.length} vs ${byDefault.length}`);
+    assert.deepEqual(byDefault, await through(data, createCompressor('gzip', 6)));
+  });
+
+  it('a zstd level-22 export of a small cache finishes, runs level 11 and says so in the preview', async () => {
+    const src = join(FIXTURES, 'buildkit-v0.24-image-manifest-gzip');
+    const opened = await openCacheSource(src);
+    const options = { compression: 'zstd', 'force-compression': true, 'compression-level': 22 } as const;
+    const preview = await previewExport(opened, options);
+    assert.equal(preview.error, null);
+    assert.equal(preview.effectiveLevel, 11);
+    assert.match(preview.levelNote ?? '', /zstd level 22 runs as level 11/);
+    const dest = join(tmp, 'level-22');
+    const result = await runExport({ opened, dest, options });
+    assert.ok(result.counts.converted >= 1);
+    const back = await openCacheSource(dest);
+    assert.ok(back.model.norm.layers.length > 0);
+    const report = await verifyOpened(back);
+    assert.deepEqual(report.problems, []);
+    assert.ok(report.checked >= result.counts.converted);
+  });
+
+  it('zstd levels outside 1..22 are accepted and previewed with what runs', async () => {
+    const opened = await openCacheSource(join(FIXTURES, 'buildkit-v0.24-image-manifest-gzip'));
+    for (const [asked, runs] of [[-5, 1], [23, 11]] as const) {
+      const preview = await previewExport(opened, { compression: 'zstd', 'force-compression': true, 'compression-level': asked });
+      assert.equal(preview.error, null, `level ${asked}`);
+      assert.equal(preview.effectiveLevel, runs);
+    }
+    const gzip = await previewExport(opened, { compression: 'gzip', 'force-compression': true, 'compression-level': -2 });
+    assert.equal(gzip.error, null);
   });
 });

@@ -22,6 +22,11 @@ describe('window options (a pure function)', () => {
     assert.equal(web.spellcheck, false);
   });
 
+  it('disables middle-click (Auxclick), so a link cannot open a new window that way', () => {
+    assert.equal(web.disableBlinkFeatures, 'Auxclick');
+    assert.equal(web.enableBlinkFeatures, undefined);
+  });
+
   it('loads the given preload and nothing else', () => {
     assert.equal(web.preload, '/opt/app/dist/preload/preload.cjs');
     assert.equal(windowOptions('/elsewhere/p.cjs').webPreferences!.preload, '/elsewhere/p.cjs');

@@ -64,6 +64,9 @@ describe('browser mode server', () => {
     assert.match(ok.body, /<title>Cachescope<\/title>/);
     assert.match(String(ok.headers['set-cookie']), /cachescope_token=.*HttpOnly; SameSite=Strict/);
     assert.match(String(ok.headers['content-security-policy']), /script-src 'self'/);
+    // The Raw JSON worker is a same-origin file; no data: images (no view needs them).
+    assert.match(String(ok.headers['content-security-policy']), /worker-src 'self'/);
+    assert.doesNotMatch(String(ok.headers['content-security-policy']), /data:|blob:/);
     const asset = await call(server.port, '/app.js', { headers: { cookie: `cachescope_token=${server.token}` } });
     assert.equal(asset.status, 200);
     assert.equal((await call(server.port, '/app.js')).status, 401);
@@ -118,6 +121,23 @@ describe('browser mode server', () => {
     assert.deepEqual(job, { ok: false, error: { code: 'not-found', message: 'no export job with id nope' } });
     const notJson = await call(server.port, '/api/getStartup', { method: 'POST', headers: { 'content-type': 'application/json', 'x-cachescope-token': server.token }, body: '{' });
     assert.equal(JSON.parse(notJson.body).error.code, 'bad-request');
+  });
+
+  it('answers a body over the limit with 413 and a JSON error, not a reset connection', async () => {
+    const big = JSON.stringify({ cacheId: 'x'.repeat(2 << 20) });
+    const reply = await call(server.port, '/api/openCache', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-cachescope-token': server.token },
+      body: big,
+    });
+    assert.equal(reply.status, 413);
+    assert.match(String(reply.headers['content-type']), /^application\/json/);
+    const outcome = JSON.parse(reply.body) as { ok: boolean; error: { code: string; message: string } };
+    assert.equal(outcome.ok, false);
+    assert.equal(outcome.error.code, 'too-large');
+    assert.match(outcome.error.message, /request body over the 1048576-byte limit/);
+    // The server still answers afterwards.
+    assert.equal((await api('getStartup', {})).status, 200);
   });
 
   it('streams events to the page over SSE', async () => {
