@@ -14,7 +14,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
-import { resolveExportOptions } from '../../shared/export/options';
+import { describeLevel, resolveExportOptions } from '../../shared/export/options';
 import type { ResolvedExportOptions } from '../../shared/export/options';
 import {
   buildExportConfig,
@@ -256,6 +256,11 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     const destStat = await stat(dest).catch(() => null);
     if (destStat && !destStat.isDirectory()) invalid(`destination ${dest} is a file, not a folder: give a new or existing folder for the OCI layout`, 'dest');
     tracker.line('preparing build cache for export');
+    // A level BuildKit's encoder maps to another (zstd 22 runs as 11) is said once, before any work.
+    if (resolved.requestedLevel !== null && resolved.requestedLevel !== resolved.level) {
+      const note = describeLevel(resolved);
+      if (note) tracker.line(note);
+    }
     const facts = await gatherFacts(opened, src, signal);
     const plan = planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null } });
     if (plan.missing.length > 0 && !resolved.dropMissing) {

@@ -22,7 +22,7 @@ import { Annotation, MediaType, compressionOfMediaType, detectCompression } from
 import type { Descriptor } from '../../shared/oci/types';
 import { openContentStore } from './content-store';
 import type { ContentStore } from './content-store';
-import { INDEX_FILE, parseIndexText, resolveTag } from './layout-index';
+import { INDEX_FILE, parseIndexText, readIndexText, resolveTag } from './layout-index';
 import type { IndexDocument } from './layout-index';
 import { parseSourceRef } from './source-ref';
 
@@ -168,15 +168,12 @@ async function presentBlobs(store: ContentStore, norm: NormConfig): Promise<Set<
 }
 
 async function readLayoutIndex(dir: string, required: boolean): Promise<{ index: IndexDocument | null; text: string | null; warning: CacheWarning | null }> {
-  const file = join(dir, INDEX_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && required) throw new CacheError('invalid-source', `${dir} is not an OCI layout: ${file} does not exist`, { file });
-    if (code === 'ENOENT') return { index: null, text: null, warning: null };
-    throw new CacheError('io', `cannot read ${file}: ${code ?? (err as Error).message}`, { file });
+  // The same reader gc and export use: a symlinked index.json is refused (it could point anywhere),
+  // and errors name the file and the errno.
+  const { file, text } = await readIndexText(dir);
+  if (text === null) {
+    if (required) throw new CacheError('invalid-source', `${dir} is not an OCI layout: ${file} does not exist`, { file });
+    return { index: null, text: null, warning: null };
   }
   try {
     return { index: parseIndexText(text, file), text, warning: null };

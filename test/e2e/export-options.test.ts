@@ -130,3 +130,29 @@ describe('the Diff view names a change of form (Chromium, browser mode, real eng
     assert.deepEqual(s.errors, []);
   });
 });
+
+describe('export dialog: compression levels are BuildKit\'s to judge (Chromium, browser mode, real engine)', () => {
+  let s2: Session;
+  before(async () => {
+    s2 = await openSession(null);
+  });
+  after(async () => {
+    await s2?.close();
+  });
+
+  it('accepts zstd level 22 and says which level runs', async () => {
+    const { page } = s2;
+    await page.getByTestId('summary-layerEntries').waitFor();
+    await page.getByTestId('export-button').click();
+    await page.getByTestId('export-compression').selectOption('zstd');
+    await page.getByTestId('export-level').fill('22');
+    await page.getByTestId('export-level-note').waitFor();
+    // The demo's layers are gzip and kept (BuildKit's rule without force-compression): the level does nothing, and it says so.
+    await page.waitForFunction(() => /no layer is converted/.test(document.querySelector('[data-testid="export-level-note"]')?.textContent ?? ''));
+    await page.getByTestId('export-force').check();
+    await page.waitForFunction(() => /runs as/.test(document.querySelector('[data-testid="export-level-note"]')?.textContent ?? ''));
+    assert.match((await page.getByTestId('export-level-note').textContent()) ?? '', /zstd level 22 runs as level 11/);
+    assert.equal(await page.getByTestId('export-level').getAttribute('aria-invalid'), 'false', 'level 22 is not refused by the dialog');
+    await screenshot(page, 'export-dialog-level-note');
+  });
+});

@@ -8,6 +8,7 @@
  * (`registry.insecure=true`): those try HTTPS first and fall back to plain HTTP when the server does
  * not speak TLS at all, as docker does for insecure registries. A certificate error never downgrades.
  */
+import type { LookupFunction } from 'node:net';
 import type { Writable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

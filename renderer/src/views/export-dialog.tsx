@@ -32,7 +32,8 @@ const lastForms = new Map<string, Form>();
 function levelProblem(level: string): string | null {
   const t = level.trim();
   if (t === '') return null;
-  if (!/^\d+$/.test(t) || Number(t) > 22) return 'compression-level must be an integer from 0 to 22 (gzip uses 0–9, zstd 0–22)';
+  // The range is BuildKit's to judge (any integer for zstd, -2..9 for gzip): the preview says so.
+  if (!/^-?\d+$/.test(t) || !Number.isSafeInteger(Number(t))) return 'compression-level must be an integer';
   return null;
 }
 
@@ -164,6 +165,11 @@ function PreviewPanel({ preview, loading, error, dropMissing }: { preview: Expor
           {preview.missingBlobs.length > 0 && (
             <p className={dropMissing ? 'warn-text' : 'error-text'}>
               {plural(preview.missingBlobs.length, 'source blob')} missing{dropMissing ? ': the entries that need them are dropped.' : ': the export fails unless drop-missing is on.'}
+            </p>
+          )}
+          {preview.levelNote && (
+            <p className="small" data-testid="export-level-note">
+              {preview.levelNote}
             </p>
           )}
           {preview.empty && <p className="warn-text">skipping cache export for empty result: nothing would be written.</p>}
@@ -315,7 +321,7 @@ function ExportForm({ cacheId }: { cacheId: string }) {
             <option value="zstd">zstd</option>
           </select>
         </Option>
-        <Option name="compression-level" def="the compressor's" help="gzip 0–9, zstd 0–22; empty uses the compressor's default.">
+        <Option name="compression-level" def="the compressor's" help="gzip -2–9, zstd any integer (BuildKit runs 1, 3, 7 or 11); empty uses the compressor's default.">
           <input className={`narrow${level ? ' invalid' : ''}`} data-testid="export-level" inputMode="numeric" value={form.level} placeholder="default" onChange={(e) => set({ level: e.target.value })} aria-invalid={Boolean(level)} />
         </Option>
         <Check testId="export-force" name="force-compression" def="false" help="Recompress every layer that is not already in the chosen compression." checked={form.force} onChange={(v) => set({ force: v })} />

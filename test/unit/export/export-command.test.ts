@@ -56,6 +56,17 @@ describe('cachescope export', () => {
     assert.ok(tty.outLines.some((l) => l.includes('\x1b[2K') && /\[#+ *\] +\d+%/.test(l)), 'progress bars');
   });
 
+  it('says which zstd level runs when BuildKit maps the one asked for (22 runs as 11), once, before any layer', async () => {
+    const io = capture(false);
+    assert.equal(await main(['export', src, join(tmp, 'lv'), '--opt', 'compression=zstd', '--opt', 'force-compression=true', '--opt', 'compression-level=22'], io), 0, io.errLines.join('\n'));
+    const notes = io.outLines.filter((l) => l.includes('runs as level 11'));
+    assert.equal(notes.length, 1, io.outLines.join('\n'));
+    assert.ok(io.outLines.indexOf(notes[0]) < io.outLines.findIndex((l) => l.startsWith('writing layer')));
+    const quiet = capture(false);
+    assert.equal(await main(['export', src, join(tmp, 'lv3'), '--opt', 'compression=zstd', '--opt', 'force-compression=true', '--opt', 'compression-level=3'], quiet), 0);
+    assert.equal(quiet.outLines.some((l) => l.includes('runs as')), false, 'a level that runs as asked needs no note');
+  });
+
   it('fails with a non-zero exit and BuildKit text on bad options, and 2 on bad usage', async () => {
     const io = capture();
     assert.equal(await main(['export', src, join(tmp, 'd'), '--opt', 'oci-mediatypes=false', '--opt', 'image-manifest=true', '--json'], io), 1);
