@@ -43,7 +43,7 @@ function Verify({ cacheId }: { cacheId: string }) {
   };
   return (
     <div className="verify">
-      <button type="button" onClick={() => void run()} disabled={busy} data-testid="verify-button" title="Hash every present blob and compare with its digest, size and diffID">
+      <button type="button" onClick={() => void run()} disabled={busy} data-testid="verify-button" title="Hash every blob in the folder (orphans too) and compare with its digest, size and diffID">
         {busy ? 'Verifying…' : 'Verify blobs'}
       </button>
       {error && <span className="error-text">{error}</span>}
@@ -51,6 +51,12 @@ function Verify({ cacheId }: { cacheId: string }) {
         <span className={report.ok ? 'ok-text' : 'error-text'} data-testid="verify-result">
           {report.ok ? '✓ ' : '✗ '}
           {plural(report.checked, 'blob')} checked ({formatBytes(report.bytes)}), {report.missing.length} missing, {plural(report.problems.length, 'problem')}
+          {report.scope === 'folder' && report.others > 0 && (
+            <span className="muted" data-testid="verify-others">
+              {' '}
+              · {report.others} of them belong to other tags or are orphans{report.orphans ? ` (${report.orphans.length} orphan${report.orphans.length === 1 ? '' : 's'})` : ''}
+            </span>
+          )}
         </span>
       )}
       {report && report.problems.length > 0 && (
@@ -58,6 +64,7 @@ function Verify({ cacheId }: { cacheId: string }) {
           {report.problems.map((p, i) => (
             <li key={i}>
               <span className="badge missing">{p.kind}</span> <code title={p.digest}>{short(p.digest)}</code> {p.message}
+              {p.owner === 'orphan' && <span className="muted"> (orphan: no index.json entry reaches it)</span>}
             </li>
           ))}
         </ul>
