@@ -1,0 +1,544 @@
+/**
+ * The per-user blob cache: where registry blobs land when an export, a verify or the content view
+ * needs them, so each is downloaded once per machine, not once per use.
+ *
+ * It is an OCI-like content store (content-store.ts) under the platform's cache folder
+ * (blob-cache-dir.ts): `blobs/<alg>/<hex>` holds only complete, verified, fsynced blobs; a download
+ * grows `ingest/<alg>-<hex>.partial` and is renamed into blobs/ after its size and digest are proved.
+ *
+ *  - One download per blob: callers in one process share a flight (each gets the progress); other
+ *    processes are kept out by an exclusive per-digest lock file (`ingest/<alg>-<hex>.lock`, with the
+ *    holder's pid: a dead holder's lock is taken over) and wait until the blob is committed.
+ *  - Resume: a partial file outlives a killed or cancelled download. The next download hashes the
+ *    prefix it holds and asks the fetcher for the rest (`fetch(offset, …)`). Bytes that do not hash to
+ *    the digest are dropped and the download starts over from 0 once; a second mismatch is an error.
+ *  - Cancel: a caller's AbortSignal only takes that caller away; the download stops when the last
+ *    caller is gone, and its partial file stays for the next time.
+ *  - Size cap: after a commit that leaves the cache over its cap, least recently used blobs that no
+ *    live process has pinned are evicted (blob-cache-eviction.ts); the blob just fetched never is.
+ *    Partial downloads nobody resumed for a week go at the same time.
+ */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { open, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CacheError } from '../../shared/contract/errors';
+import { digestProblem, parseDigest } from '../../shared/oci/digest';
+import { makeDirs } from './atomic-file';
+import { defaultBlobCacheDir } from './blob-cache-dir';
+import { evictLru, listCachedBlobs, pinBlob } from './blob-cache-eviction';
+import type { BlobPin, EvictionResult } from './blob-cache-eviction';
+import { INGEST_DIR, openContentStore } from './content-store';
+import type { ContentStore } from './content-store';
+import { acquireLock } from './file-lock';
+import type { HeldLock } from './file-lock';
+
+export type { BlobPin, EvictionResult } from './blob-cache-eviction';
+export { defaultBlobCacheDir } from './blob-cache-dir';
+
+/** 10 GiB: room for a few large caches, small next to a disk. */
+export const DEFAULT_BLOB_CACHE_MAX_BYTES = 10 * 1024 ** 3;
+
+/**
+ * The prefix a download resumes after: `hash` has hashed exactly the first `offset` bytes (a copy:
+ * the fetcher may feed it, e.g. to a verifying registry stream; the cache keeps its own). The same
+ * shape as the registry client's `BlobResume`, so it can be passed straight on.
+ */
+export interface BlobFetchResume {
+  offset: number;
+  hash: Hash;
+}
+
+/**
+ * Writes the blob's bytes from `offset` to its end into `sink`, e.g. by streaming a
+ * `Range: bytes=offset-` response into it. It may end `sink` or leave that to the cache; it resolves
+ * once every byte is written and rejects on failure. It must stop when `signal` aborts. The cache
+ * verifies size and digest itself, whatever the fetcher checks.
+ */
+export type BlobFetch = (offset: number, sink: Writable, signal: AbortSignal, resume: BlobFetchResume) => Promise<void>;
+
+/**
+ * What a caller sees of one blob. Per-layer states map as: `cached` → cached; `waiting`,
+ * `verifying`, `downloading` → downloading; `done` → done.
+ *  - `cached`: already in the cache, nothing fetched;
+ *  - `waiting`: another process is downloading it (bytes: what it has so far);
+ *  - `verifying`: hashing a partial download before resuming it (bytes: the resume offset);
+ *  - `downloading`: bytes arriving (bytes: the blob's bytes on disk so far, resumed prefix included);
+ *  - `done`: verified and committed.
+ */
+export type BlobCacheState = 'cached' | 'waiting' | 'verifying' | 'downloading' | 'done';
+
+export interface BlobCacheProgress {
+  digest: string;
+  state: BlobCacheState;
+  bytes: number;
+  total: number;
+}
+
+export interface BlobGetOptions {
+  /** Takes only this caller away; the shared download goes on while another caller waits for it. */
+  signal?: AbortSignal;
+  onProgress?: (progress: BlobCacheProgress) => void;
+}
+
+export interface CachedBlob {
+  digest: string;
+  size: number;
+  /** The verified blob: read it, or hard-link it elsewhere (never write to it). */
+  path: string;
+  /** `cached`: it was already here; `downloaded`: fetched now, by this process or by another one we waited for. */
+  outcome: 'cached' | 'downloaded';
+  /** Where this process's download resumed a partial file, or null. */
+  resumedFrom: number | null;
+  /**
+   * The blob is pinned (safe from eviction, by any process) until this is called: call it once the
+   * blob has been read, linked or copied. A process that dies releases its pins.
+   */
+  release(): Promise<void>;
+}
+
+export interface BlobCacheOptions {
+  /** Default: defaultBlobCacheDir() (the platform cache folder, or `CACHESCOPE_CACHE_DIR`). */
+  root?: string;
+  /** Evict down to this after a commit. Default DEFAULT_BLOB_CACHE_MAX_BYTES. */
+  maxBytes?: number;
+  /** The clock that orders last uses (tests pass a counter, so LRU order never depends on timing). */
+  now?: () => number;
+  /** Told when an eviction after a commit fails; the download itself still succeeded. */
+  onEvictionError?: (err: unknown) => void;
+  /** Eviction also removes partial downloads not resumed for this long. Default a week. */
+  partialMaxAgeMs?: number;
+}
+
+export interface BlobCache {
+  readonly root: string;
+  readonly maxBytes: number;
+  /** The committed blob's path, downloading it first when needed (see the module comment). */
+  get(digest: string, size: number, fetch: BlobFetch, options?: BlobGetOptions): Promise<CachedBlob>;
+  /** True when the blob is committed here (no pin: it may be evicted right after). */
+  has(digest: string): Promise<boolean>;
+  /** Where blob `digest` is or would be. */
+  blobPath(digest: string): string;
+  /** Pins a committed blob (or one about to be) against eviction, and records a use. */
+  pin(digest: string, signal?: AbortSignal): Promise<BlobPin>;
+  /** A read stream of a committed blob; pin it first if eviction may run meanwhile. */
+  readStream(digest: string, options?: { signal?: AbortSignal; verify?: boolean }): Promise<Readable>;
+  /** Bytes and count of committed blobs. */
+  usage(): Promise<{ bytes: number; blobs: number }>;
+  /** Evicts down to `maxBytes` (default: the cache's cap) now. */
+  evict(options?: { maxBytes?: number; signal?: AbortSignal }): Promise<EvictionResult>;
+}
+
+interface FlightResult {
+  outcome: 'cached' | 'downloaded';
+  resumedFrom: number | null;
+}
+
+/** What one download pass left in the partial file. */
+interface PassResult {
+  /** Where it resumed (0: from the start). */
+  offset: number;
+  /** null: the file is the blob; else why it is not. */
+  wrong: { code: 'digest-mismatch' | 'size-mismatch'; why: string; actual: string | null } | null;
+}
+
+interface Waiter {
+  onProgress?: (progress: BlobCacheProgress) => void;
+}
+
+/** One download of one blob in this process, shared by every caller that needs it meanwhile. */
+class Flight {
+  readonly controller = new AbortController();
+  readonly waiters = new Set<Waiter>();
+  last: BlobCacheProgress | null = null;
+  settled = false;
+  promise!: Promise<FlightResult>;
+
+  emit(progress: BlobCacheProgress): void {
+    this.last = progress;
+    for (const w of this.waiters) safeProgress(w, progress);
+  }
+}
+
+function safeProgress(w: Waiter, progress: BlobCacheProgress): void {
+  try {
+    w.onProgress?.(progress);
+  } catch {
+    // A listener's bug must not break a download other callers share.
+  }
+}
+
+/** Flights by cache root and digest, across cache instances of this process. */
+const flights = new Map<string, Flight>();
+
+const READ_CHUNK = 256 << 10;
+/** Between looks at another process's download: its lock, its partial file, its commit. */
+const WAIT_POLL_MS = 100;
+const WAIT_POLL_MAX_MS = 500;
+
+function checkRequest(digest: string, size: number): void {
+  const problem = digestProblem(digest);
+  if (problem) throw new CacheError('invalid-digest', `blob cache: digest: ${problem}`, { field: 'digest' });
+  if (!Number.isSafeInteger(size) || size < 0) throw new CacheError('bad-request', `blob cache: size of ${digest}: expected an integer >= 0, got ${String(size)}`, { field: 'size', digest });
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new CacheError('cancelled', 'cancelled');
+}
+
+/** Opens (creating nothing yet) the blob cache at `options.root` or the platform default. */
+export async function openBlobCache(options: BlobCacheOptions = {}): Promise<BlobCache> {
+  const root = options.root ?? defaultBlobCacheDir();
+  const maxBytes = options.maxBytes ?? DEFAULT_BLOB_CACHE_MAX_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new CacheError('bad-request', `blob cache: maxBytes: expected an integer >= 0, got ${String(maxBytes)}`, { field: 'maxBytes' });
+  return new LocalBlobCache(root, maxBytes, await openContentStore(root), options.now ?? Date.now, options.onEvictionError, options.partialMaxAgeMs);
+}
+
+class LocalBlobCache implements BlobCache {
+  constructor(
+    readonly root: string,
+    readonly maxBytes: number,
+    private readonly store: ContentStore,
+    private readonly now: () => number,
+    private readonly onEvictionError?: (err: unknown) => void,
+    private readonly partialMaxAgeMs?: number,
+  ) {}
+
+  blobPath(digest: string): string {
+    return this.store.blobPath(digest);
+  }
+
+  has(digest: string): Promise<boolean> {
+    return this.store.has(digest);
+  }
+
+  readStream(digest: string, options: { signal?: AbortSignal; verify?: boolean } = {}): Promise<Readable> {
+    return this.store.readStream(digest, options);
+  }
+
+  pin(digest: string, signal?: AbortSignal): Promise<BlobPin> {
+    checkRequest(digest, 0);
+    return pinBlob(this.root, digest, this.now(), signal);
+  }
+
+  async usage(): Promise<{ bytes: number; blobs: number }> {
+    const blobs = await listCachedBlobs(this.root, false);
+    return { bytes: blobs.reduce((n, b) => n + b.size, 0), blobs: blobs.length };
+  }
+
+  evict(options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<EvictionResult> {
+    return evictLru(this.root, { maxBytes: options.maxBytes ?? this.maxBytes, signal: options.signal, partialMaxAgeMs: this.partialMaxAgeMs });
+  }
+
+  async get(digest: string, size: number, fetch: BlobFetch, options: BlobGetOptions = {}): Promise<CachedBlob> {
+    checkRequest(digest, size);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    // Pinned before we look: an eviction either ran before (and we download) or will see the pin.
+    const pin = await pinBlob(this.root, digest, this.now(), signal);
+    try {
+      const present = await this.store.info(digest);
+      let result: FlightResult;
+      if (present) {
+        result = { outcome: 'cached', resumedFrom: null };
+        safeProgress(options, { digest, state: 'cached', bytes: present.size, total: size });
+      } else {
+        result = await this.join(digest, size, fetch, options);
+      }
+      const info = await this.store.info(digest);
+      if (!info) throw new CacheError('missing-blob', `blob cache: ${digest} vanished from ${this.blobPath(digest)} while pinned (was the folder cleared by hand?)`, { digest, file: this.blobPath(digest) });
+      if (info.size !== size) {
+        throw new CacheError('size-mismatch', `blob cache: ${digest} is ${info.size} bytes, but the descriptor says ${size}`, { digest, expected: size, actual: info.size });
+      }
+      return { digest, size, path: this.blobPath(digest), outcome: result.outcome, resumedFrom: result.resumedFrom, release: pin.release };
+    } catch (err) {
+      await pin.release().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Waits for this process's download of `digest`, starting it when none runs. */
+  private join(digest: string, size: number, fetch: BlobFetch, options: BlobGetOptions): Promise<FlightResult> {
+    const key = `${this.root}\0${digest}`;
+    let flight = flights.get(key);
+    if (!flight) {
+      const f = new Flight();
+      f.promise = this.download(digest, size, fetch, f).finally(() => {
+        f.settled = true;
+        if (flights.get(key) === f) flights.delete(key);
+      });
+      // Nobody may be left to hear the outcome (every caller aborted): that is not an unhandled rejection.
+      f.promise.catch(() => undefined);
+      flights.set(key, f);
+      flight = f;
+    }
+    const shared = flight;
+    const { signal } = options;
+    const waiter: Waiter = { onProgress: options.onProgress };
+    return new Promise<FlightResult>((resolve, reject) => {
+      const leave = () => {
+        signal?.removeEventListener('abort', onAbort);
+        shared.waiters.delete(waiter);
+      };
+      const onAbort = () => {
+        leave();
+        // The last caller gone: stop the download (the partial file stays) and let a new caller start afresh.
+        if (shared.waiters.size === 0 && !shared.settled) {
+          if (flights.get(key) === shared) flights.delete(key);
+          shared.controller.abort(abortReason(signal!));
+        }
+        reject(abortReason(signal!));
+      };
+      shared.waiters.add(waiter);
+      if (shared.last) safeProgress(waiter, shared.last);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      shared.promise.then(
+        (r) => {
+          leave();
+          resolve(r);
+        },
+        (err: unknown) => {
+          leave();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private ingestPaths(digest: string): { lock: string; partial: string } {
+    const { algorithm, hex } = parseDigest(digest);
+    const dir = join(this.root, INGEST_DIR);
+    return { lock: join(dir, `${algorithm}-${hex}.lock`), partial: join(dir, `${algorithm}-${hex}.partial`) };
+  }
+
+  /** Takes the blob's ingest lock, or finds the blob committed while waiting for another process's download. */
+  private async lockOrCommitted(digest: string, size: number, flight: Flight): Promise<HeldLock | null> {
+    const { signal } = flight.controller;
+    const paths = this.ingestPaths(digest);
+    await makeDirs(join(this.root, INGEST_DIR));
+    let pause = WAIT_POLL_MS;
+    for (;;) {
+      signal.throwIfAborted();
+      if (await this.store.has(digest)) return null;
+      try {
+        // timeoutMs 0: one try, taking over a lock whose holder is dead; the waiting is ours, below.
+        const lock = await acquireLock(paths.lock, { signal, timeoutMs: 0 });
+        return lock;
+      } catch (err) {
+        if (!(err instanceof CacheError) || err.code !== 'locked') throw err;
+      }
+      const have = await stat(paths.partial).then((s) => s.size, () => 0);
+      flight.emit({ digest, state: 'waiting', bytes: Math.min(have, size), total: size });
+      await sleep(pause, undefined, { signal });
+      pause = Math.min(pause * 2, WAIT_POLL_MAX_MS);
+    }
+  }
+
+  private async download(digest: string, size: number, fetch: BlobFetch, flight: Flight): Promise<FlightResult> {
+    const { signal } = flight.controller;
+    const lock = await this.lockOrCommitted(digest, size, flight);
+    if (lock === null) {
+      flight.emit({ digest, state: 'done', bytes: size, total: size });
+      return { outcome: 'downloaded', resumedFrom: null };
+    }
+    let resumedFrom: number | null = null;
+    try {
+      // Committed by another process between our last look and our lock.
+      if (await this.store.has(digest)) {
+        flight.emit({ digest, state: 'done', bytes: size, total: size });
+        return { outcome: 'downloaded', resumedFrom: null };
+      }
+      const { partial } = this.ingestPaths(digest);
+      for (let attempt = 1; ; attempt++) {
+        const pass = await this.fetchInto(partial, digest, size, fetch, flight);
+        if (attempt === 1 && pass.offset > 0) resumedFrom = pass.offset;
+        if (pass.wrong === null) break;
+        // Wrong bytes (in the old partial or in this download): nothing of them can be trusted.
+        await unlink(partial).catch(() => undefined);
+        if (attempt === 2) {
+          throw new CacheError(pass.wrong.code, `blob ${digest}: ${pass.wrong.why} (discarded; a fresh download from the start did not match either)`, {
+            digest,
+            expected: digest,
+            ...(pass.wrong.actual ? { actual: pass.wrong.actual } : {}),
+            expectedSize: size,
+          });
+        }
+      }
+      signal.throwIfAborted();
+      if (lock.lost) throw new CacheError('locked', `blob cache: another process took over the download of ${digest} (this one was judged stale)`, { digest, file: lock.path });
+      await this.store.adopt(partial, digest, { signal });
+      flight.emit({ digest, state: 'done', bytes: size, total: size });
+    } finally {
+      await lock.release();
+    }
+    await this.evictAfterCommit(digest);
+    return { outcome: 'downloaded', resumedFrom };
+  }
+
+  /**
+   * One pass: hash the partial file's prefix, fetch the rest into it. Resolves with whether the file
+   * now holds the blob (`wrong: null`) or bytes that are not it; rejects (keeping the file, for a
+   * resume) when the fetch fails otherwise or is cancelled.
+   */
+  private async fetchInto(partial: string, digest: string, size: number, fetch: BlobFetch, flight: Flight): Promise<PassResult> {
+    const { signal } = flight.controller;
+    const { algorithm } = parseDigest(digest);
+    const fh = await open(partial, 'a+', 0o644);
+    try {
+      let offset = (await fh.stat()).size;
+      if (offset > size) {
+        // Longer than the blob: not a prefix of it.
+        await fh.truncate(0);
+        offset = 0;
+      }
+      const hash = createHash(algorithm);
+      if (offset > 0) {
+        flight.emit({ digest, state: 'verifying', bytes: offset, total: size });
+        await hashPrefix(fh, offset, hash, signal);
+      }
+      flight.emit({ digest, state: 'downloading', bytes: offset, total: size });
+      const sink = new PartialSink(fh, hash, offset, size, signal, (bytes) => flight.emit({ digest, state: 'downloading', bytes, total: size }));
+      let fetchError: unknown = null;
+      if (offset < size) {
+        try {
+          await fetch(offset, sink, signal, { offset, hash: hash.copy() });
+          await sink.finish();
+        } catch (err) {
+          fetchError = err;
+        }
+      } else {
+        await sink.finish();
+      }
+      await sink.settled();
+      if (sink.overflow) return { offset, wrong: { code: 'size-mismatch', why: `the download delivered more than the ${size} bytes its descriptor says`, actual: null } };
+      if (signal.aborted) throw abortReason(signal);
+      if (fetchError !== null && sink.total < size) {
+        // The fetcher's own check found the bytes wrong (the registry client's verifying stream does
+        // this at the end): discard them and fetch again rather than keep them for a resume.
+        if (fetchError instanceof CacheError && fetchError.code === 'digest-mismatch') return { offset, wrong: { code: 'digest-mismatch', why: `the fetcher found the bytes wrong: ${fetchError.message}`, actual: null } };
+        throw fetchError;
+      }
+      // All bytes are here (even if the fetcher failed after the last one): they are judged by their hash.
+      if (sink.total < size) {
+        throw new CacheError('size-mismatch', `blob ${digest}: the download ended after ${sink.total} of ${size} bytes (kept for resume)`, { digest, expected: size, actual: sink.total });
+      }
+      const actual = `${algorithm}:${hash.digest('hex')}`;
+      if (actual !== digest) return { offset, wrong: { code: 'digest-mismatch', why: `downloaded ${size} bytes hash to ${actual}, expected ${digest}`, actual } };
+      return { offset, wrong: null };
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  private async evictAfterCommit(digest: string): Promise<void> {
+    try {
+      await evictLru(this.root, { maxBytes: this.maxBytes, keep: [digest], partialMaxAgeMs: this.partialMaxAgeMs });
+    } catch (err) {
+      this.onEvictionError?.(err);
+    }
+  }
+}
+
+async function hashPrefix(fh: FileHandle, length: number, hash: Hash, signal: AbortSignal): Promise<void> {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let pos = 0;
+  while (pos < length) {
+    signal.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, 0, Math.min(READ_CHUNK, length - pos), pos);
+    if (bytesRead === 0) throw new CacheError('io', `partial download shrank while being read (${pos} of ${length} bytes)`, { expected: length, actual: pos });
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+}
+
+/** The writable a fetcher fills: appends to the partial file, hashing, and refuses bytes past the blob's size. */
+class PartialSink extends Writable {
+  /** Bytes of the blob on disk: the resumed prefix plus what this pass wrote. */
+  total: number;
+  overflow = false;
+  private readonly done: Promise<void>;
+  private readonly onAbort: () => void;
+  /** The write under way: the file handle may only be closed after it. */
+  private inflight: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly hash: Hash,
+    offset: number,
+    private readonly size: number,
+    private readonly signal: AbortSignal,
+    private readonly onBytes: (bytes: number) => void,
+  ) {
+    super({ highWaterMark: READ_CHUNK });
+    this.total = offset;
+    this.done = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    this.onAbort = () => this.destroy(abortReason(signal) as Error);
+    if (signal.aborted) queueMicrotask(this.onAbort);
+    else signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.total + chunk.length > this.size) {
+      this.overflow = true;
+      callback(new CacheError('size-mismatch', `blob download: more than the ${this.size} bytes the descriptor says`, { expected: this.size }));
+      return;
+    }
+    this.inflight = this.writeAll(chunk);
+    this.inflight.then(
+      () => {
+        this.hash.update(chunk);
+        this.total += chunk.length;
+        this.onBytes(this.total);
+        callback();
+      },
+      (err: unknown) => callback(err as Error),
+    );
+  }
+
+  private async writeAll(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      // Append mode: each write lands at the end, after the prefix.
+      const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off, null);
+      off += bytesWritten;
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.inflight.then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+
+  /** Ends the stream if the fetcher did not, and waits until every byte is written. */
+  async finish(): Promise<void> {
+    if (this.errored) throw this.errored;
+    if (this.writableFinished) return;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.off('finish', onFinish);
+        reject(err);
+      };
+      const onFinish = () => {
+        this.off('error', onError);
+        resolve();
+      };
+      this.once('error', onError);
+      this.once('finish', onFinish);
+      if (!this.writableEnded) this.end();
+    });
+  }
+
+  /** Resolves once no write is in flight any more, so the file handle can be closed. */
+  async settled(): Promise<void> {
+    if (!this.destroyed) this.destroy();
+    await this.done;
+  }
+}
