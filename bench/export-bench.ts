@@ -17,12 +17,12 @@ import { existsSync, statfsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { zstdBackend } from '../electron/engine/compression';
-import { runExport } from '../electron/engine/exporter';
-import type { ExportRun } from '../electron/engine/exporter';
-import { openCacheSource } from '../electron/engine/open-cache';
-import type { OpenedSource } from '../electron/engine/open-cache';
-import { createVerifyMemo, memoryVerifyMemo } from '../electron/engine/verify-memo';
+import { zstdBackend } from '../electron/engine/export/compression';
+import { runExport } from '../electron/engine/export/exporter';
+import type { ExportRun } from '../electron/engine/export/exporter';
+import { openCacheSource } from '../electron/engine/sources/open-cache';
+import type { OpenedSource } from '../electron/engine/sources/open-cache';
+import { createVerifyMemo, memoryVerifyMemo } from '../electron/engine/store/verify-memo';
 import { generateCache } from '../scripts/cache-generator/generate';
 import type { GenerateOptions } from '../scripts/cache-generator/generate';
 

@@ -16,8 +16,8 @@ import type { CacheModel } from '../shared/cache/model';
 import { parseCacheConfig } from '../shared/cache/parse-config';
 import { parseCacheManifest } from '../shared/cache/parse-manifest';
 import type { CacheView } from '../shared/cache/view-types';
-import { viewOf } from '../electron/engine/cache-view';
-import { openCacheSource } from '../electron/engine/open-cache';
+import { viewOf } from '../electron/engine/sources/cache-view';
+import { openCacheSource } from '../electron/engine/sources/open-cache';
 import { generateCache } from '../scripts/cache-generator/generate';
 
 const MB = 1 << 20;

@@ -10,8 +10,8 @@ import { diffCaches } from '../../shared/diff/diff-caches';
 import type { CacheDiff } from '../../shared/diff/types';
 import { diffBytes } from '../../shared/diff/units';
 import { shortDigest } from '../../shared/oci/digest';
-import { openCacheSource } from '../engine/open-cache';
-import type { OpenedSource } from '../engine/open-cache';
+import { openCacheSource } from '../engine/sources/open-cache';
+import type { OpenedSource } from '../engine/sources/open-cache';
 import { table } from './format';
 import type { CommandIo } from './io';
 

@@ -3,7 +3,7 @@
  * reaches and no running export holds (a lease), under the layout lock, plus the ingest files and
  * labels that dead exports and deleted blobs left behind.
  */
-import { collectGarbage } from '../engine/gc';
+import { collectGarbage } from '../engine/store/gc';
 import { formatBytes } from './format';
 import type { CommandIo } from './io';
 

@@ -3,8 +3,8 @@ import { CacheError } from '../../shared/contract/errors';
 import { oneLine } from '../../shared/cache/json-text';
 import type { CacheView, RecordRow } from '../../shared/cache/view-types';
 import { shortDigest } from '../../shared/oci/digest';
-import { viewOf } from '../engine/cache-view';
-import { openCacheSource } from '../engine/open-cache';
+import { viewOf } from '../engine/sources/cache-view';
+import { openCacheSource } from '../engine/sources/open-cache';
 import { formatBytes, table } from './format';
 import type { CommandIo } from './io';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
 import { DEMO_CACHE_DIR, RENDERER_DIST, REPO_ROOT } from '../engine/paths';
 import { createService } from '../engine/service';
-import { parseSourceRef } from '../engine/source-ref';
+import { parseSourceRef } from '../engine/sources/source-ref';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import type { CommandIo } from './io';

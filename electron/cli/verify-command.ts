@@ -1,7 +1,7 @@
 /** `cachescope verify <source> [--referenced-only] [--json]`: hashes every blob in the folder; non-zero exit on any corruption. */
 import { CacheError } from '../../shared/contract/errors';
-import { openCacheSource } from '../engine/open-cache';
-import { verifyOpened } from '../engine/verify-opened';
+import { openCacheSource } from '../engine/sources/open-cache';
+import { verifyOpened } from '../engine/store/verify-opened';
 import type { CommandIo } from './io';
 
 export const VERIFY_USAGE = 'usage: cachescope verify <source> [--referenced-only] [--json]';

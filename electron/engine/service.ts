@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { CacheError } from '../../shared/contract/errors';
 import type { EventSink, Generation, Handlers } from '../../shared/contract/index';
-import { viewOf } from './cache-view';
-import { openCacheSource } from './open-cache';
-import type { OpenedSource } from './open-cache';
-import { listGenerations } from './generations';
-import { collectGarbage } from './gc';
-import { verifyOpened } from './verify-opened';
-import { createExportHandlers } from './export-jobs';
+import { viewOf } from './sources/cache-view';
+import { openCacheSource } from './sources/open-cache';
+import type { OpenedSource } from './sources/open-cache';
+import { listGenerations } from './sources/generations';
+import { collectGarbage } from './store/gc';
+import { verifyOpened } from './store/verify-opened';
+import { createExportHandlers } from './export/export-jobs';
 
 export interface ServiceOptions {
   startupSource: string | null;
@@ -73,7 +73,7 @@ export function createService(options: ServiceOptions): Service {
     async diffCaches({ a, b }) {
       const [left, right] = [opened(a), opened(b)];
       // Loaded on first use: most sessions never diff.
-      const { diffOpened } = await import('./diff-opened');
+      const { diffOpened } = await import('./sources/diff-opened');
       return diffOpened(left, right);
     },
     async pickDirectory() {

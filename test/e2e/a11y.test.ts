@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { listGenerations } from '../../electron/engine/generations';
+import { listGenerations } from '../../electron/engine/sources/generations';
 import { fixture } from '../helpers/fixtures';
 import { describeViolations, seriousViolations } from './axe';
 import { openSession, screenshot } from './browser';

@@ -4,7 +4,7 @@ import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { listGenerations } from '../../electron/engine/generations';
+import { listGenerations } from '../../electron/engine/sources/generations';
 import { fixture } from '../helpers/fixtures';
 import { oracleDiff, readRawGeneration } from '../unit/diff/raw-oracle';
 import { openSession, screenshot } from './browser';

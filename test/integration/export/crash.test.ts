@@ -12,7 +12,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { MediaType } from '../../../shared/oci/media-types';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../../shared/oci/types';
 import { REPO } from '../../helpers/fixtures';

@@ -5,7 +5,7 @@
  *    `{"result": …}` and exits;
  *  - `pin <root> <digest> <now>`: pins the blob with last use `now`, prints `{"pinned": …}`, waits to be killed.
  */
-import { openBlobCache } from '../../../electron/engine/blob-cache';
+import { openBlobCache } from '../../../electron/engine/store/blob-cache';
 import { fileFetcher, fileGate } from '../../unit/engine/blob-cache-helpers';
 
 const [mode, root, ...rest] = process.argv.slice(2);

@@ -14,8 +14,8 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openBlobCache } from '../../../electron/engine/blob-cache';
-import type { BlobCacheProgress } from '../../../electron/engine/blob-cache';
+import { openBlobCache } from '../../../electron/engine/store/blob-cache';
+import type { BlobCacheProgress } from '../../../electron/engine/store/blob-cache';
 import { REPO } from '../../helpers/fixtures';
 import { fileFetcher, makeBlobFile, sha256 } from '../../unit/engine/blob-cache-helpers';
 

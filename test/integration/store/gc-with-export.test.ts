@@ -11,7 +11,7 @@ import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../../shared/oci/types';
 import { REPO } from '../../helpers/fixtures';
 import { generate, hashFile, meaning } from '../../unit/export/export-helpers';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { FIXTURES, REPO } from '../../helpers/fixtures';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { putBlob, writableCopy } from '../../helpers/layout-copy';
 
 const exec = promisify(execFile);

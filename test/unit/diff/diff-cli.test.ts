@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CommandIo } from '../../../electron/cli/io';
 import { main } from '../../../electron/cli/main';
-import { listGenerations } from '../../../electron/engine/generations';
+import { listGenerations } from '../../../electron/engine/sources/generations';
 import type { CacheDiff } from '../../../shared/diff/types';
 import { diffBytes } from '../../../shared/diff/units';
 import { fixture } from '../../helpers/fixtures';

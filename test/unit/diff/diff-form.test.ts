@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CommandIo } from '../../../electron/cli/io';
 import { main } from '../../../electron/cli/main';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { diffCaches } from '../../../shared/diff/diff-caches';
 import type { CacheDiff } from '../../../shared/diff/types';
 import { FIXTURES } from '../../helpers/fixtures';

@@ -9,7 +9,7 @@ import { appendFile, open, writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BlobFetch, BlobFetchResume } from '../../../electron/engine/blob-cache';
+import type { BlobFetch, BlobFetchResume } from '../../../electron/engine/store/blob-cache';
 import { CacheError } from '../../../shared/contract/errors';
 
 export interface FileFetcherOptions {

@@ -11,10 +11,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openBlobCache } from '../../../electron/engine/blob-cache';
-import type { BlobCache, BlobCacheProgress } from '../../../electron/engine/blob-cache';
-import { defaultBlobCacheDir } from '../../../electron/engine/blob-cache-dir';
-import { acquireLock } from '../../../electron/engine/file-lock';
+import { openBlobCache } from '../../../electron/engine/store/blob-cache';
+import type { BlobCache, BlobCacheProgress } from '../../../electron/engine/store/blob-cache';
+import { defaultBlobCacheDir } from '../../../electron/engine/store/blob-cache-dir';
+import { acquireLock } from '../../../electron/engine/store/file-lock';
 import type { CacheError } from '../../../shared/contract/errors';
 import { fileFetcher, makeBlobFile, memoryGate, sha256 } from './blob-cache-helpers';
 

@@ -9,8 +9,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
-import { clearDeadIngests } from '../../../electron/engine/gc';
-import { openContentStore } from '../../../electron/engine/content-store';
+import { clearDeadIngests } from '../../../electron/engine/store/gc';
+import { openContentStore } from '../../../electron/engine/store/content-store';
 
 const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -7,11 +7,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
-import { acquireLock, readLockOwner, withLock } from '../../../electron/engine/file-lock';
-import type { LockClock } from '../../../electron/engine/file-lock';
+import { acquireLock, readLockOwner, withLock } from '../../../electron/engine/store/file-lock';
+import type { LockClock } from '../../../electron/engine/store/file-lock';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const LOCK_MODULE = pathToFileURL(join(REPO, 'electron', 'engine', 'file-lock.ts')).href;
+const LOCK_MODULE = pathToFileURL(join(REPO, 'electron', 'engine', 'store', 'file-lock.ts')).href;
 
 /** Runs a real `node` child (with tsx) that takes the lock `rounds` times and logs start/end lines inside it. */
 function lockingChild(lockPath: string, logPath: string, id: string, rounds: number): Promise<number> {

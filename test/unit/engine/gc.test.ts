@@ -7,10 +7,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
-import { openContentStore } from '../../../electron/engine/content-store';
-import { acquireLock, readLockOwner } from '../../../electron/engine/file-lock';
-import { collectGarbage, findOrphans } from '../../../electron/engine/gc';
-import { putTag, readIndex, resolveTag } from '../../../electron/engine/layout-index';
+import { openContentStore } from '../../../electron/engine/store/content-store';
+import { acquireLock, readLockOwner } from '../../../electron/engine/store/file-lock';
+import { collectGarbage, findOrphans } from '../../../electron/engine/store/gc';
+import { putTag, readIndex, resolveTag } from '../../../electron/engine/store/layout-index';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FIXTURES = process.env.CACHESCOPE_FIXTURES ?? join(REPO, '..', 'shared', 'fixtures');

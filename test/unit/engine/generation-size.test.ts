@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { listGenerations } from '../../../electron/engine/generations';
+import { listGenerations } from '../../../electron/engine/sources/generations';
 import { fixture } from '../../helpers/fixtures';
 
 const CONFIG_MT = 'application/vnd.buildkit.cacheconfig.v0';

@@ -10,8 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
 import type { Descriptor } from '../../../shared/oci/types';
 import { findJsonSyntaxError } from '../../../shared/cache/json-text';
-import { collectGarbage } from '../../../electron/engine/gc';
-import { ensureOciLayoutFile, parseIndexText, putTag, readIndex, resolveTag, serializeIndex, tagProblem } from '../../../electron/engine/layout-index';
+import { collectGarbage } from '../../../electron/engine/store/gc';
+import { ensureOciLayoutFile, parseIndexText, putTag, readIndex, resolveTag, serializeIndex, tagProblem } from '../../../electron/engine/store/layout-index';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FIXTURES = process.env.CACHESCOPE_FIXTURES ?? join(REPO, '..', 'shared', 'fixtures');

@@ -2,7 +2,7 @@
  * A separate process that holds a lease, for the lease and gc tests: `lease-holder.ts <layout> [digest…]`
  * takes a lease on <layout>, adds the digests, prints the lease file's path and waits to be killed.
  */
-import { acquireLease } from '../../../electron/engine/leases';
+import { acquireLease } from '../../../electron/engine/store/leases';
 
 const [dir, ...digests] = process.argv.slice(2);
 const lease = await acquireLease(dir, { purpose: 'test holder' });

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
 import { kill, startHolder } from './lease-helpers';
-import { openContentStore } from '../../../electron/engine/content-store';
-import type { ContentStore } from '../../../electron/engine/content-store';
-import { runExport } from '../../../electron/engine/exporter';
-import { acquireLease, currentProcess, leasesDir, processStartTime, readLiveLeases } from '../../../electron/engine/leases';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { openContentStore } from '../../../electron/engine/store/content-store';
+import type { ContentStore } from '../../../electron/engine/store/content-store';
+import { runExport } from '../../../electron/engine/export/exporter';
+import { acquireLease, currentProcess, leasesDir, processStartTime, readLiveLeases } from '../../../electron/engine/store/leases';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { generate } from '../export/export-helpers';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;

@@ -8,10 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { createCompressor, createDecompressor } from '../../../electron/engine/compression';
-import { openContentStore } from '../../../electron/engine/content-store';
-import { verifyBlobs } from '../../../electron/engine/verify-blobs';
-import type { VerifyDescriptor, VerifyProgress } from '../../../electron/engine/verify-blobs';
+import { createCompressor, createDecompressor } from '../../../electron/engine/export/compression';
+import { openContentStore } from '../../../electron/engine/store/content-store';
+import { verifyBlobs } from '../../../electron/engine/store/verify-blobs';
+import type { VerifyDescriptor, VerifyProgress } from '../../../electron/engine/store/verify-blobs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FIXTURES = process.env.CACHESCOPE_FIXTURES ?? join(REPO, '..', 'shared', 'fixtures');

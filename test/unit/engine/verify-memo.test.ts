@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RACY_NS, createVerifyMemo, defaultMemoDir, fileKey, openVerifyMemo, sameContentKey, sameKey } from '../../../electron/engine/verify-memo';
+import { RACY_NS, createVerifyMemo, defaultMemoDir, fileKey, openVerifyMemo, sameContentKey, sameKey } from '../../../electron/engine/store/verify-memo';
 
 const D = `sha256:${'a'.repeat(64)}`;
 let tmp: string;

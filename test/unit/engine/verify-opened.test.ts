@@ -8,8 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openCacheSource } from '../../../electron/engine/open-cache';
-import { verifyOpened } from '../../../electron/engine/verify-opened';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
+import { verifyOpened } from '../../../electron/engine/store/verify-opened';
 import { FIXTURES, fixture } from '../../helpers/fixtures';
 import { addTaggedManifest, editTopManifest, putBlob, sha256Of, writableCopy } from '../../helpers/layout-copy';
 

@@ -7,11 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { compress as zstdCompress } from 'zstd-napi';
-import { createCompressor, createDecompressor, sniffCompression, zstdBackend } from '../../../electron/engine/compression';
-import type { Compression } from '../../../electron/engine/compression';
-import { previewExport, runExport } from '../../../electron/engine/exporter';
-import { openCacheSource } from '../../../electron/engine/open-cache';
-import { verifyOpened } from '../../../electron/engine/verify-opened';
+import { createCompressor, createDecompressor, sniffCompression, zstdBackend } from '../../../electron/engine/export/compression';
+import type { Compression } from '../../../electron/engine/export/compression';
+import { previewExport, runExport } from '../../../electron/engine/export/exporter';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
+import { verifyOpened } from '../../../electron/engine/store/verify-opened';
 import { FIXTURES } from '../../helpers/fixtures';
 
 async function through(data: Buffer, ...stages: NodeJS.ReadWriteStream[]): Promise<Buffer> {

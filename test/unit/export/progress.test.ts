@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ProgressTracker, Throttle } from '../../../electron/engine/export-progress';
-import type { Clock } from '../../../electron/engine/export-progress';
+import { ProgressTracker, Throttle } from '../../../electron/engine/export/export-progress';
+import type { Clock } from '../../../electron/engine/export/export-progress';
 import type { ExportProgress } from '../../../shared/export/types';
 
 /** A clock whose time only moves when the test says so; timers fire as time passes them. */

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
 import type { CacheSummary, CacheView } from '../../../shared/cache/view-types';
-import { viewOf } from '../../../electron/engine/cache-view';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { viewOf } from '../../../electron/engine/sources/cache-view';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { FIXTURES, fixture } from '../../helpers/fixtures';
 import { blobPath, cleanTempDirs, tempDir } from './layout-kit';
 

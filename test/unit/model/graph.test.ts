@@ -12,8 +12,8 @@ import { buildGraph } from '../../../shared/cache/graph';
 import { parseCacheConfig } from '../../../shared/cache/parse-config';
 import type { CacheView } from '../../../shared/cache/view-types';
 import type { Descriptor } from '../../../shared/oci/types';
-import { viewOf } from '../../../electron/engine/cache-view';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { viewOf } from '../../../electron/engine/sources/cache-view';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { MT, blobPath, cleanTempDirs, configModel, fakeDigest, sha256, tagged, writeBlob, writeCacheLayout, writeIndex } from './layout-kit';
 
 after(cleanTempDirs);

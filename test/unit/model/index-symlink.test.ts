@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { fixture } from '../../helpers/fixtures';
 
 const dirs: string[] = [];

@@ -4,9 +4,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CacheError } from '../../../shared/contract/errors';
-import { listGenerations } from '../../../electron/engine/generations';
-import { openCacheSource } from '../../../electron/engine/open-cache';
-import { parseSourceRef } from '../../../electron/engine/source-ref';
+import { listGenerations } from '../../../electron/engine/sources/generations';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
+import { parseSourceRef } from '../../../electron/engine/sources/source-ref';
 import { fixture } from '../../helpers/fixtures';
 import { cleanTempDirs, fakeDigest, sha256, tempDir, writeCacheLayout } from './layout-kit';
 

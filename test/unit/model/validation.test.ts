@@ -9,8 +9,8 @@ import { CacheError } from '../../../shared/contract/errors';
 import type { CacheModel } from '../../../shared/cache/model';
 import { toView } from '../../../shared/cache/model';
 import type { CacheView } from '../../../shared/cache/view-types';
-import { viewOf } from '../../../electron/engine/cache-view';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { viewOf } from '../../../electron/engine/sources/cache-view';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { MT, blobPath, cleanTempDirs, configModel, fakeDigest, layerDesc, sha256, tagged, tempDir, writeBlob, writeCacheLayout, writeIndex } from './layout-kit';
 
 after(cleanTempDirs);

@@ -18,13 +18,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link as hardLink, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link as hardLink, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Writable, addAbortSignal } from 'node:stream';
-import { CacheError } from '../../shared/contract/errors';
-import { digestProblem, parseDigest } from '../../shared/oci/digest';
-import type { ParsedDigest } from '../../shared/oci/digest';
+import { CacheError } from '../../../shared/contract/errors';
+import { digestProblem, parseDigest } from '../../../shared/oci/digest';
+import type { ParsedDigest } from '../../../shared/oci/digest';
 import { fsyncDir, writeFileAtomic } from './atomic-file';
 import { withLock } from './file-lock';
 

@@ -1,8 +1,8 @@
 /** The view-shaped snapshot of an opened source (what the UI shows and `inspect --json` prints). */
-import { CacheError } from '../../shared/contract/errors';
-import { toView } from '../../shared/cache/model';
-import type { CacheView, CacheWarning, OrphanReport } from '../../shared/cache/view-types';
-import { findOrphans } from './gc';
+import { CacheError } from '../../../shared/contract/errors';
+import { toView } from '../../../shared/cache/model';
+import type { CacheView, CacheWarning, OrphanReport } from '../../../shared/cache/view-types';
+import { findOrphans } from '../store/gc';
 import type { OpenedSource } from './open-cache';
 
 /** What BuildKit's `reset=true` would delete in the layout, or null (with why) when that cannot be said. */

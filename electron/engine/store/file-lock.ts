@@ -18,7 +18,7 @@ import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CacheError } from '../../shared/contract/errors';
+import { CacheError } from '../../../shared/contract/errors';
 
 /** Time as the lock sees it; tests pass a fake one so nothing depends on how fast the machine is. */
 export interface LockClock {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CacheError } from '../../shared/contract/errors';
+import { CacheError } from '../../../shared/contract/errors';
 
 export interface AtomicWriteOptions {
   /** File mode for a new file (the umask applies); BuildKit writes index.json as 0644. */

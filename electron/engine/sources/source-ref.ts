@@ -1,8 +1,8 @@
 /** Source strings: `DIR`, `DIR:tag`, `DIR@sha256:…` and file paths. A digest or tag never becomes a path unchecked. */
 import { existsSync } from 'node:fs';
-import { CacheError } from '../../shared/contract/errors';
-import { digestProblem } from '../../shared/oci/digest';
-import { tagProblem } from './layout-index';
+import { CacheError } from '../../../shared/contract/errors';
+import { digestProblem } from '../../../shared/oci/digest';
+import { tagProblem } from '../store/layout-index';
 
 export interface SourceRef {
   path: string;

@@ -5,14 +5,14 @@
 import { readdir } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
-import type { VerifyReport } from '../../shared/contract/requests';
-import { CacheError } from '../../shared/contract/errors';
-import { isDigest } from '../../shared/oci/digest';
-import { Annotation } from '../../shared/oci/media-types';
-import { createDecompressor } from './compression';
+import type { VerifyReport } from '../../../shared/contract/requests';
+import { CacheError } from '../../../shared/contract/errors';
+import { isDigest } from '../../../shared/oci/digest';
+import { Annotation } from '../../../shared/oci/media-types';
+import { createDecompressor } from '../export/compression';
 import { openContentStore } from './content-store';
 import { findOrphans } from './gc';
-import type { OpenedSource } from './open-cache';
+import type { OpenedSource } from '../sources/open-cache';
 import { verifyBlobs } from './verify-blobs';
 import type { VerifyDescriptor, VerifyProgress } from './verify-blobs';
 

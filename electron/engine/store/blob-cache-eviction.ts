@@ -13,8 +13,8 @@
  */
 import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CacheError } from '../../shared/contract/errors';
-import { digestProblem, parseDigest } from '../../shared/oci/digest';
+import { CacheError } from '../../../shared/contract/errors';
+import { digestProblem, parseDigest } from '../../../shared/oci/digest';
 import { fsyncDir, makeDirs, writeFileAtomic } from './atomic-file';
 import { INGEST_DIR, META_DIR } from './content-store';
 import { acquireLock, withLock } from './file-lock';

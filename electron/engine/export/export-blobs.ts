@@ -16,19 +16,19 @@ import { open, stat, unlink } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CacheError } from '../../shared/contract/errors';
-import type { BlobPlan, ConvertedBlob } from '../../shared/export/plan-export';
-import type { LayerState } from '../../shared/export/types';
-import { Annotation } from '../../shared/oci/media-types';
-import type { Compression } from '../../shared/oci/media-types';
-import { isDigest, parseDigest } from '../../shared/oci/digest';
+import { CacheError } from '../../../shared/contract/errors';
+import type { BlobPlan, ConvertedBlob } from '../../../shared/export/plan-export';
+import type { LayerState } from '../../../shared/export/types';
+import { Annotation } from '../../../shared/oci/media-types';
+import type { Compression } from '../../../shared/oci/media-types';
+import { isDigest, parseDigest } from '../../../shared/oci/digest';
 import { createCompressor, createDecompressor } from './compression';
-import { INGEST_DIR } from './content-store';
-import type { ContentStore } from './content-store';
+import { INGEST_DIR } from '../store/content-store';
+import type { ContentStore } from '../store/content-store';
 import { WORKER_COPY_MIN_BYTES, ingestTempPath } from './copy-workers';
 import type { CopyPool } from './copy-workers';
-import { fileKey, nowNs, sameContentKey, sameKey } from './verify-memo';
-import type { FileKey, VerifyMemo } from './verify-memo';
+import { fileKey, nowNs, sameContentKey, sameKey } from '../store/verify-memo';
+import type { FileKey, VerifyMemo } from '../store/verify-memo';
 
 /**
  * `remembered` (the default): verify every blob, trusting a remembered verification of the same

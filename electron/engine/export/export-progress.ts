@@ -2,7 +2,7 @@
  * Export progress: per-layer state with BuildKit's progress texts, throttled at the source to about
  * ten events a second per job, the last state always delivered (the UI and `--json` must end on it).
  */
-import type { ExportProgress, LayerProgress, LayerState } from '../../shared/export/types';
+import type { ExportProgress, LayerProgress, LayerState } from '../../../shared/export/types';
 
 export interface Clock {
   now(): number;

@@ -1,14 +1,14 @@
 /** Every cache manifest in a layout folder, tagged or orphaned, with dates: what the diff picker lists. */
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Generation } from '../../shared/contract/requests';
-import { CacheError } from '../../shared/contract/errors';
-import { parseCacheManifest } from '../../shared/cache/parse-manifest';
-import { timestampNanos } from '../../shared/cache/time';
-import { Annotation } from '../../shared/oci/media-types';
-import { isDigest } from '../../shared/oci/digest';
-import type { Descriptor } from '../../shared/oci/types';
-import { readIndex, tagProblem } from './layout-index';
+import type { Generation } from '../../../shared/contract/requests';
+import { CacheError } from '../../../shared/contract/errors';
+import { parseCacheManifest } from '../../../shared/cache/parse-manifest';
+import { timestampNanos } from '../../../shared/cache/time';
+import { Annotation } from '../../../shared/oci/media-types';
+import { isDigest } from '../../../shared/oci/digest';
+import type { Descriptor } from '../../../shared/oci/types';
+import { readIndex, tagProblem } from '../store/layout-index';
 
 /** Cache manifests are small (the largest real one seen is 43 KB); anything larger is a layer and is not read. */
 const MAX_MANIFEST = 4 << 20;

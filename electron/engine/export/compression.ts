@@ -8,8 +8,8 @@ import { PassThrough } from 'node:stream';
 import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
-import { detectCompression } from '../../shared/oci/media-types';
-import type { Compression } from '../../shared/oci/media-types';
+import { detectCompression } from '../../../shared/oci/media-types';
+import type { Compression } from '../../../shared/oci/media-types';
 
 export type { Compression };
 

@@ -5,12 +5,12 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CacheError } from '../../shared/contract/errors';
-import { parseJsonText } from '../../shared/cache/json-text';
-import { asArray, asDescriptor, asInt, asObject, asString, asStringMap } from '../../shared/cache/field-checks';
-import { describeType, digestProblem, parseDigest } from '../../shared/oci/digest';
-import { Annotation, MediaType } from '../../shared/oci/media-types';
-import type { Descriptor, ImageIndex, Platform } from '../../shared/oci/types';
+import { CacheError } from '../../../shared/contract/errors';
+import { parseJsonText } from '../../../shared/cache/json-text';
+import { asArray, asDescriptor, asInt, asObject, asString, asStringMap } from '../../../shared/cache/field-checks';
+import { describeType, digestProblem, parseDigest } from '../../../shared/oci/digest';
+import { Annotation, MediaType } from '../../../shared/oci/media-types';
+import type { Descriptor, ImageIndex, Platform } from '../../../shared/oci/types';
 import { makeDirs, writeFileAtomic } from './atomic-file';
 import { withLock } from './file-lock';
 import type { LockOptions } from './file-lock';

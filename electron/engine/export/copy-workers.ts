@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { CacheError } from '../../shared/contract/errors';
+import { CacheError } from '../../../shared/contract/errors';
 
 const WORKER_SOURCE = String.raw`
 const { parentPort } = require('node:worker_threads');

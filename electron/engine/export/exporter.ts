@@ -13,9 +13,9 @@ import { setMaxListeners } from 'node:events';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { CacheError } from '../../shared/contract/errors';
-import { describeLevel, resolveExportOptions } from '../../shared/export/options';
-import type { ResolvedExportOptions } from '../../shared/export/options';
+import { CacheError } from '../../../shared/contract/errors';
+import { describeLevel, resolveExportOptions } from '../../../shared/export/options';
+import type { ResolvedExportOptions } from '../../../shared/export/options';
 import {
   buildExportConfig,
   buildExportManifest,
@@ -24,27 +24,27 @@ import {
   missingBlobsMessage,
   planExport,
   previewFromPlan,
-} from '../../shared/export/plan-export';
-import type { BlobFacts, ConvertedBlob, ExportPlan } from '../../shared/export/plan-export';
-import type { ExportOptions, ExportPreview, ExportProgress, ExportResult } from '../../shared/export/types';
-import { MediaType } from '../../shared/oci/media-types';
-import type { Descriptor } from '../../shared/oci/types';
-import { makeDirs } from './atomic-file';
+} from '../../../shared/export/plan-export';
+import type { BlobFacts, ConvertedBlob, ExportPlan } from '../../../shared/export/plan-export';
+import type { ExportOptions, ExportPreview, ExportProgress, ExportResult } from '../../../shared/export/types';
+import { MediaType } from '../../../shared/oci/media-types';
+import type { Descriptor } from '../../../shared/oci/types';
+import { makeDirs } from '../store/atomic-file';
 import { sniffCompression } from './compression';
-import { openContentStore } from './content-store';
-import type { ContentStore } from './content-store';
+import { openContentStore } from '../store/content-store';
+import type { ContentStore } from '../store/content-store';
 import { CopyPool, WORKER_COPY_MIN_BYTES } from './copy-workers';
 import { exportBlob } from './export-blobs';
-import { clearDeadIngests } from './gc';
+import { clearDeadIngests } from '../store/gc';
 import type { BlobOutcome, BlobResult, VerifyMode } from './export-blobs';
 import { ProgressTracker, systemClock } from './export-progress';
 import type { Clock } from './export-progress';
-import { INDEX_FILE, parseIndexText, putTag, tagProblem } from './layout-index';
-import { acquireLease } from './leases';
-import type { Lease } from './leases';
-import type { OpenedSource } from './open-cache';
-import { openVerifyMemo } from './verify-memo';
-import type { VerifyMemo } from './verify-memo';
+import { INDEX_FILE, parseIndexText, putTag, tagProblem } from '../store/layout-index';
+import { acquireLease } from '../store/leases';
+import type { Lease } from '../store/leases';
+import type { OpenedSource } from '../sources/open-cache';
+import { openVerifyMemo } from '../store/verify-memo';
+import type { VerifyMemo } from '../store/verify-memo';
 
 export interface ExportRun {
   opened: OpenedSource;

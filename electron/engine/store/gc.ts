@@ -17,10 +17,10 @@
  */
 import { lstat, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CacheError } from '../../shared/contract/errors';
-import type { GcReport } from '../../shared/contract/requests';
-import type { OrphanEntry } from '../../shared/cache/view-types';
-import { digestProblem, isDigest, parseDigest } from '../../shared/oci/digest';
+import { CacheError } from '../../../shared/contract/errors';
+import type { GcReport } from '../../../shared/contract/requests';
+import type { OrphanEntry } from '../../../shared/cache/view-types';
+import { digestProblem, isDigest, parseDigest } from '../../../shared/oci/digest';
 import { writeFileAtomic } from './atomic-file';
 import { INGEST_DIR, META_DIR } from './content-store';
 import { pidAlive, withLock } from './file-lock';

@@ -6,16 +6,16 @@
  */
 import { lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CacheError } from '../../shared/contract/errors';
-import { parseJsonText } from '../../shared/cache/json-text';
-import { parseCacheManifest } from '../../shared/cache/parse-manifest';
-import { parseDigest } from '../../shared/oci/digest';
-import { MediaType, compressionOfMediaType } from '../../shared/oci/media-types';
-import type { Descriptor } from '../../shared/oci/types';
+import { CacheError } from '../../../shared/contract/errors';
+import { parseJsonText } from '../../../shared/cache/json-text';
+import { parseCacheManifest } from '../../../shared/cache/parse-manifest';
+import { parseDigest } from '../../../shared/oci/digest';
+import { MediaType, compressionOfMediaType } from '../../../shared/oci/media-types';
+import type { Descriptor } from '../../../shared/oci/types';
 import { openContentStore } from './content-store';
 import { INDEX_FILE } from './layout-index';
 import type { IndexDocument } from './layout-index';
-import { MAX_JSON_BLOB } from './open-cache';
+import { MAX_JSON_BLOB } from '../sources/open-cache';
 
 /** A blob of unknown type bigger than this is taken for a layer without reading it (manifests are KBs). */
 export const MAX_FOLLOW_BYTES = 4 << 20;

@@ -8,10 +8,10 @@ import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import type { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { VerifyProblem, VerifyReport } from '../../shared/contract/requests';
-import { CacheError } from '../../shared/contract/errors';
-import { digestProblem, parseDigest } from '../../shared/oci/digest';
-import { compressionOfMediaType } from '../../shared/oci/media-types';
+import type { VerifyProblem, VerifyReport } from '../../../shared/contract/requests';
+import { CacheError } from '../../../shared/contract/errors';
+import { digestProblem, parseDigest } from '../../../shared/oci/digest';
+import { compressionOfMediaType } from '../../../shared/oci/media-types';
 import type { ContentStore } from './content-store';
 
 export interface VerifyDescriptor {

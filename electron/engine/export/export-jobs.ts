@@ -4,12 +4,12 @@
  * the sink; cancelExport aborts the job's AbortSignal, which reaches every read and write.
  */
 import { randomUUID } from 'node:crypto';
-import { CacheError, toContractError } from '../../shared/contract/errors';
-import type { EventSink, ExportFinished, Params, Result } from '../../shared/contract/index';
-import type { ExportProgress } from '../../shared/export/types';
+import { CacheError, toContractError } from '../../../shared/contract/errors';
+import type { EventSink, ExportFinished, Params, Result } from '../../../shared/contract/index';
+import type { ExportProgress } from '../../../shared/export/types';
 import { previewExport, resolveForExport, runExport } from './exporter';
 import type { ExportRun } from './exporter';
-import type { OpenedSource } from './open-cache';
+import type { OpenedSource } from '../sources/open-cache';
 
 export interface ExportHandlerDeps {
   opened: (cacheId: string) => OpenedSource;
