@@ -97,7 +97,7 @@ export function renderInspect(view: CacheView): string {
         l.mediaType || '-',
         formatBytes(l.size),
         l.parent === -1 ? '-' : String(l.parent),
-        (l.present ? 'present' : 'missing') + (l.problem ? ', chain broken' : ''),
+        (l.present ? (view.blobLocation === 'registry' ? 'in registry' : 'present') : 'missing') + (l.problem ? ', chain broken' : ''),
       ]),
     ]),
   );

@@ -118,6 +118,8 @@ export interface ViewContext {
   orphans: OrphanReport | null;
   layout: CacheView['layout'];
   extraWarnings?: CacheWarning[];
+  /** Default 'local'. */
+  blobLocation?: CacheView['blobLocation'];
 }
 
 export function summarize(model: CacheModel, present: (digest: string) => boolean): CacheSummary {
@@ -218,5 +220,6 @@ export function toView(model: CacheModel, ctx: ViewContext): CacheView {
     orphans: ctx.orphans,
     warnings: [...model.warnings, ...(ctx.extraWarnings ?? [])],
     layout: ctx.layout,
+    blobLocation: ctx.blobLocation ?? 'local',
   };
 }

@@ -147,4 +147,9 @@ export interface CacheView {
   warnings: CacheWarning[];
   /** The layout folder and tag, when the source is a local layout. */
   layout: { dir: string; tag: string | null; digest: string | null } | null;
+  /**
+   * Where the blobs are: on disk (`present` was checked), or in a registry (`present` means "listed
+   * by the manifest": asking the registry blob by blob would cost a request each).
+   */
+  blobLocation: 'local' | 'registry';
 }

@@ -26,5 +26,6 @@ export async function viewOf(opened: OpenedSource): Promise<CacheView> {
     orphans,
     layout: opened.layout,
     extraWarnings: warnings,
+    blobLocation: opened.blobs.kind,
   });
 }

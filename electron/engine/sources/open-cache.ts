@@ -8,15 +8,13 @@ import { open, readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CacheError } from '../../../shared/contract/errors';
-import { asDigest, asObject, asOptionalArray, asOptionalString } from '../../../shared/cache/field-checks';
-import { decodeBase64, decodeUtf8, parseJsonText } from '../../../shared/cache/json-text';
 import { assembleCache } from '../../../shared/cache/model';
 import type { CacheModel } from '../../../shared/cache/model';
-import { legacyItemsToConfig, looksLikeCacheConfig, parseCacheConfig, parseInlineRecords } from '../../../shared/cache/parse-config';
+import { looksLikeCacheConfig, parseCacheConfig } from '../../../shared/cache/parse-config';
 import type { NormConfig } from '../../../shared/cache/parse-config';
 import { isCacheConfigMediaType, parseCacheManifest } from '../../../shared/cache/parse-manifest';
-import type { ParsedManifest } from '../../../shared/cache/parse-manifest';
-import type { CacheView, CacheWarning, ConfigInfo, ManifestInfo } from '../../../shared/cache/view-types';
+import type { CacheWarning } from '../../../shared/cache/view-types';
+import { parseJsonText } from '../../../shared/cache/json-text';
 import { isDigest } from '../../../shared/oci/digest';
 import { Annotation, MediaType, compressionOfMediaType, detectCompression } from '../../../shared/oci/media-types';
 import type { Descriptor } from '../../../shared/oci/types';
@@ -24,10 +22,15 @@ import { openContentStore } from '../store/content-store';
 import type { ContentStore } from '../store/content-store';
 import { INDEX_FILE, parseIndexText, readIndexText, resolveTag } from '../store/layout-index';
 import type { IndexDocument } from '../store/layout-index';
-import { parseSourceRef } from './source-ref';
+import { localSourceBlobs, noSourceBlobs } from './local-blobs';
+import { openRegistrySource } from './registry-source';
+import type { RegistryAccess } from './registry-source';
+import type { SourceBlobs } from './source-blobs';
+import { MAX_JSON_BLOB, inlineFromImageConfig, modelFromManifest } from './manifest-model';
+import type { DescriptorRef } from './manifest-model';
+import { parseSource } from './source-ref';
 
-/** JSON blobs above this are refused outright (BuildKit's own limit is 1 MiB; we read more to show why it fails). */
-export const MAX_JSON_BLOB = 64 << 20;
+export { MAX_JSON_BLOB };
 
 /** Presence checks run this many stats at a time (a cache can reference thousands of blobs). */
 const STAT_BATCH = 256;
@@ -39,15 +42,12 @@ export interface OpenedSource {
   layout: { dir: string; tag: string | null; digest: string | null } | null;
   manifestDescriptor: Descriptor | null;
   texts: { manifest: string | null; config: string | null; index: string | null };
-  /** Digests of blobs present on disk, as checked at open time. */
+  /** Digests of blobs present on disk, as checked at open time; for a registry, every blob the manifest lists (not asked: it costs requests). */
   present: Set<string>;
-}
-
-/** Where a descriptor was found, so a blob that disagrees with it names the file and the field. */
-interface DescriptorRef {
-  what: string;
-  file: string;
-  field: string;
+  /** The registry the source was opened from (never with credentials), or null for local sources. */
+  registry: { reference: string; insecure: boolean } | null;
+  /** Where its blobs come from: the layout's files, or the registry through the per-user blob cache. */
+  blobs: SourceBlobs;
 }
 
 async function statOrNull(path: string): Promise<Stats | null> {
@@ -93,66 +93,6 @@ async function readJsonBlob(store: ContentStore, desc: { digest: string; size: n
   }
   const text = bytes.toString('utf8');
   return { text, value: parseJsonText(text, `${file} (${ref.what})`), size: bytes.length, file };
-}
-
-function manifestInfo(pm: ParsedManifest, digest: string | null, size: number): ManifestInfo {
-  return { mediaType: pm.mediaType, digest, size, family: pm.family, inferred: pm.inferred };
-}
-
-interface InlineParts {
-  norm: NormConfig;
-  descriptors: Descriptor[];
-  warnings: CacheWarning[];
-}
-
-/**
- * Inline cache (format doc §8): records from the image config's `moby.buildkit.cache.v0`, layers
- * from the image manifest with parent i-1 (or, with the config alone, the rootfs diffIDs).
- */
-function inlineFromImageConfig(config: Record<string, unknown>, file: string, manifestLayers: Descriptor[] | null): InlineParts {
-  const key = Annotation.inlineCacheKey;
-  const encoded = config[key];
-  if (typeof encoded !== 'string') {
-    throw new CacheError('invalid-config', `${file}: ${key}: expected a base64 string, got ${encoded === null ? 'null' : Array.isArray(encoded) ? 'array' : typeof encoded}`, { file, field: key });
-  }
-  const decoded = parseJsonText(decodeUtf8(decodeBase64(encoded, `${file}: ${key}`)), `${file}: ${key} (decoded)`);
-  const rootfs = config.rootfs === undefined || config.rootfs === null ? {} : asObject(config.rootfs, file, 'rootfs', 'invalid-config');
-  const diffIds = asOptionalArray(rootfs.diff_ids, file, 'rootfs.diff_ids', 'invalid-config').map((d, i) => asDigest(d, file, `rootfs.diff_ids[${i}]`));
-  // BuildKit pairs layer i with the i-th history entry that is not an empty layer.
-  const history = asOptionalArray(config.history, file, 'history', 'invalid-config')
-    .map((h, i) => asObject(h, file, `history[${i}]`, 'invalid-config'))
-    .filter((h) => h.empty_layer !== true);
-  const warnings: CacheWarning[] = [];
-  let descriptors: Descriptor[];
-  if (manifestLayers) {
-    if (manifestLayers.length !== diffIds.length) {
-      throw new CacheError(
-        'invalid-config',
-        `${file}: rootfs.diff_ids: invalid image with mismatching manifest and config (the manifest has ${manifestLayers.length} layers, the config ${diffIds.length} diff_ids)`,
-        { file, field: 'rootfs.diff_ids' },
-      );
-    }
-    descriptors = manifestLayers.map((d, i) => ({ ...d, annotations: { ...(d.annotations ?? {}), ...layerAnnotations(diffIds[i], history[i], file, i) } }));
-  } else {
-    // Only the image config: the compressed blobs are unknown, so the layers are shown by diffID.
-    descriptors = diffIds.map((id, i) => ({ mediaType: MediaType.ociLayer, digest: id, size: 0, annotations: layerAnnotations(id, history[i], file, i) }));
-    warnings.push({
-      code: 'inline-config-only',
-      message: 'only the image config is available: layers are identified by their diffIDs (uncompressed digests) and their compressed sizes are unknown',
-      where: file,
-    });
-  }
-  const norm = parseInlineRecords(decoded, descriptors.map((d) => d.digest), `${file}: ${key} (decoded)`);
-  return { norm, descriptors, warnings };
-}
-
-function layerAnnotations(diffId: string, history: Record<string, unknown> | undefined, file: string, i: number): Record<string, string> {
-  const ann: Record<string, string> = { [Annotation.uncompressed]: diffId };
-  const created = history ? asOptionalString(history.created, file, `history[${i}].created`, 'invalid-config') : '';
-  const createdBy = history ? asOptionalString(history.created_by, file, `history[${i}].created_by`, 'invalid-config') : '';
-  if (created) ann[Annotation.createdAt] = created;
-  if (createdBy) ann[Annotation.description] = createdBy;
-  return ann;
 }
 
 /** Which blobs referenced by the config are on disk. */
@@ -276,84 +216,20 @@ async function openLayout(source: string, dir: string, tag: string | null, diges
     ref = { what: `cache manifest (tag "${tag ?? 'latest'}")`, file: indexFile, field: `manifests[${index!.manifests.indexOf(manifestDesc)}]` };
   }
   const m = await readJsonBlob(store, { digest: manifestDesc.digest, size: manifestDesc.size >= 0 ? manifestDesc.size : null }, ref);
-  const manifestFile = m.file;
-  const pm = parseCacheManifest(m.value, manifestFile);
-  if (manifestDesc.mediaType && manifestDesc.mediaType !== pm.mediaType && !pm.inferred) {
-    warnings.push({ code: 'media-type-disagrees', message: `${ref.field} in index.json says ${manifestDesc.mediaType} but the manifest body says ${pm.mediaType}`, where: indexFile });
-  }
-  let norm: NormConfig;
-  let configInfo: ConfigInfo;
-  let configText: string | null = null;
-  let variant: CacheView['variant'] = pm.kind === 'index' ? 'index' : 'image-manifest';
-  let extra: Descriptor[] = [];
-  if (pm.config) {
-    const field = pm.kind === 'index' ? (cacheConfigField(m.value) ?? 'manifests') : 'config';
-    const c = await readJsonBlob(store, pm.config, { what: 'cache config', file: manifestFile, field });
-    configText = c.text;
-    norm = parseCacheConfig(c.value, c.file);
-    configInfo = { mediaType: pm.config.mediaType, digest: pm.config.digest, size: c.size, format: norm.format };
-  } else if (pm.legacyAnnotated) {
-    variant = 'legacy-index';
-    norm = legacyItemsToConfig(pm.legacyItems);
-    configInfo = { mediaType: '(annotations on index entries)', digest: null, size: 0, format: 'legacy-items' };
-  } else if (pm.imageConfig) {
-    const c = await readJsonBlob(store, pm.imageConfig, { what: 'image config', file: manifestFile, field: 'config' });
-    configText = c.text;
-    const obj = asObject(c.value, c.file, '(root)', 'invalid-config');
-    if (obj[Annotation.inlineCacheKey] === undefined || obj[Annotation.inlineCacheKey] === null) {
-      throw new CacheError('invalid-manifest', `${manifestFile}: config: not a cache manifest: its config is ${pm.imageConfig.mediaType || '(no media type)'} without ${Annotation.inlineCacheKey} (no inline cache either)`, {
-        file: manifestFile,
-        field: 'config',
-      });
-    }
-    const inline = inlineFromImageConfig(obj, c.file, pm.layers);
-    variant = 'inline';
-    norm = inline.norm;
-    extra = inline.descriptors;
-    warnings.push(...inline.warnings);
-    configInfo = { mediaType: pm.imageConfig.mediaType, digest: pm.imageConfig.digest, size: c.size, format: 'inline-records' };
-  } else if (pm.platformManifests.length > 0) {
-    const list = pm.platformManifests.map((d) => `${dir}@${d.digest}${d.platform ? ` (${d.platform.os}/${d.platform.architecture})` : ''}`).join(', ');
-    throw new CacheError('invalid-manifest', `${manifestFile}: manifests: an image index without a ${MediaType.cacheConfigV0} entry; open one platform's image (inline cache) instead: ${list}`, {
-      file: manifestFile,
-      field: 'manifests',
-    });
-  } else {
-    throw new CacheError('invalid-manifest', `${manifestFile}: ${pm.kind === 'index' ? 'manifests' : 'config'}: no ${MediaType.cacheConfigV0} entry: this is not a cache manifest`, {
-      file: manifestFile,
-      field: pm.kind === 'index' ? 'manifests' : 'config',
-    });
-  }
-  const model = assembleCache({
-    source,
-    variant,
-    manifest: manifestInfo(pm, manifestDesc.digest, m.size),
-    parsedManifest: pm,
-    config: configInfo,
-    norm,
-    extraDescriptors: extra,
-    warnings,
-    configFile: configInfo.digest ? store.blobPath(configInfo.digest) : manifestFile,
-  });
+  const built = await modelFromManifest(
+    { source, digest: manifestDesc.digest, declared: { mediaType: manifestDesc.mediaType, by: `${ref.field} in index.json`, where: indexFile }, manifest: m, platformBase: dir, warnings },
+    { read: (desc, r) => readJsonBlob(store, desc, r), name: (d) => store.blobPath(d) },
+  );
   return {
     source,
-    model,
+    model: built.model,
     layout: { dir, tag: digest ? null : (tag ?? 'latest'), digest: digest ?? null },
-    manifestDescriptor: { mediaType: pm.mediaType, digest: manifestDesc.digest, size: m.size },
-    texts: { manifest: m.text, config: configText, index: indexText },
-    present: await presentBlobs(store, norm),
+    registry: null,
+    manifestDescriptor: built.manifestDescriptor,
+    texts: { manifest: m.text, config: built.configText, index: indexText },
+    present: await presentBlobs(store, built.model.norm),
+    blobs: localSourceBlobs(dir),
   };
-}
-
-/** The field of the last cacheconfig entry of an index (the one BuildKit uses), for messages. */
-function cacheConfigField(value: unknown): string | null {
-  const list = (value as { manifests?: unknown }).manifests;
-  if (!Array.isArray(list)) return null;
-  for (let i = list.length - 1; i >= 0; i--) {
-    const mt = (list[i] as { mediaType?: unknown } | null)?.mediaType;
-    if (typeof mt === 'string' && isCacheConfigMediaType(mt)) return `manifests[${i}]`;
-  }
-  return null;
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -372,7 +248,7 @@ async function openFile(source: string, file: string, size: number): Promise<Ope
     });
   }
   const obj = value as Record<string, unknown>;
-  const base = { source, layout: null, present: new Set<string>(), manifestDescriptor: null };
+  const base = { source, layout: null, registry: null, present: new Set<string>(), manifestDescriptor: null, blobs: noSourceBlobs(file) };
   if (obj[Annotation.inlineCacheKey] !== undefined) {
     const inline = inlineFromImageConfig(obj, file, null);
     const model = assembleCache({
@@ -421,9 +297,17 @@ async function openFile(source: string, file: string, size: number): Promise<Ope
   );
 }
 
-/** Opens any source string `inspect` accepts. */
-export async function openCacheSource(source: string): Promise<OpenedSource> {
-  const ref = parseSourceRef(source);
+export interface OpenCacheOptions {
+  /** Registry clients and the blob cache (default: one per process, from docker's config and the environment). */
+  registry?: RegistryAccess;
+  signal?: AbortSignal;
+}
+
+/** Opens any source string `inspect` accepts (the rule that tells a path from a registry reference is in source-ref.ts). */
+export async function openCacheSource(source: string, options: OpenCacheOptions = {}): Promise<OpenedSource> {
+  const spec = parseSource(source);
+  if (spec.kind === 'registry') return openRegistrySource(source, spec, options.registry, options.signal);
+  const ref = spec.ref;
   const path = resolve(ref.path);
   const info = await statOrNull(path);
   if (!info) throw new CacheError('not-found', `${ref.path}: no such file or directory`, { path: ref.path });

@@ -18,7 +18,8 @@ function shortMediaType(mt: string): string {
   );
 }
 
-const columns: ColumnDef<LayerRow, unknown>[] = [
+/** The columns; a registry cache's blobs are labelled "in registry" (their presence is not asked: each ask is a request). */
+const columnsFor = (remote: boolean): ColumnDef<LayerRow, unknown>[] => [
   { accessorKey: 'index', header: '#', sortingFn: 'basic' },
   { accessorKey: 'blob', header: 'Blob', cell: (c) => <Digest value={c.row.original.blob} className="blob-digest" /> },
   {
@@ -30,7 +31,13 @@ const columns: ColumnDef<LayerRow, unknown>[] = [
       const r = c.row.original;
       return (
         <span className="badges">
-          <Presence present={r.present} />
+          {remote && r.present ? (
+            <span className="badge" title="Listed by the manifest; fetched from the registry when an export or verify needs it">
+              in registry
+            </span>
+          ) : (
+            <Presence present={r.present} />
+          )}
           {r.blobUses > 1 && (
             <span className="badge dup" title={`The same blob sits at ${r.blobUses} chain positions`}>
               ×{r.blobUses}
@@ -67,6 +74,7 @@ export function Layers({ view, cacheId }: { view: CacheView; cacheId: string }) 
   const selected = useSelectedIndex(cacheId, 'layer');
   const rows = useMemo(() => (filter.trim() ? view.layers.filter((l) => digestMatches(l.blob, filter) || digestMatches(l.diffID, filter)) : view.layers), [view.layers, filter]);
   const missing = useMemo(() => view.layers.filter((l) => !l.present).length, [view.layers]);
+  const columns = useMemo(() => columnsFor(view.blobLocation === 'registry'), [view.blobLocation]);
   return (
     <div className="view-fill">
       <div className="toolbar">

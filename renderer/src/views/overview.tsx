@@ -131,6 +131,12 @@ export function Overview({ view, cacheId }: { view: CacheView; cacheId: string }
           <dd>
             <code className="wrap">{view.source}</code>
           </dd>
+          {view.blobLocation === 'registry' && (
+            <>
+              <dt>Blobs</dt>
+              <dd data-testid="blob-location">in registry: fetched into the blob cache only when an export or verify needs them</dd>
+            </>
+          )}
         </dl>
       </section>
       <section className="card">
