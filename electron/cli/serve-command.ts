@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CacheError } from '../../shared/contract/errors';
 import { DEMO_CACHE_DIR, RENDERER_DIST, REPO_ROOT } from '../engine/paths';
 import { createService } from '../engine/service';
-import { parseSourceRef } from '../engine/sources/source-ref';
+import { parseSource } from '../engine/sources/source-ref';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import type { CommandIo } from './io';
@@ -35,9 +35,14 @@ export function parseServeArgs(args: string[]): ServeArgs {
   return { source, port };
 }
 
-/** A source that does not exist is refused before anything starts: a page opening on an error helps nobody. */
+/**
+ * A local source that does not exist is refused before anything starts: a page opening on an error
+ * helps nobody. A registry reference (sources/source-ref.ts decides) is checked when the page opens it.
+ */
 async function checkSourceExists(source: string): Promise<void> {
-  const ref = parseSourceRef(source); // throws not-found when neither the path nor DIR of DIR:tag / DIR@digest exists
+  const spec = parseSource(source); // throws for a string that is neither an existing path nor a reference
+  if (spec.kind !== 'local') return;
+  const ref = spec.ref;
   try {
     await stat(ref.path);
   } catch (err) {

@@ -91,6 +91,6 @@ describe('CLI messages', () => {
     const r = await cli('serve', join(tmp, 'nonexistent'));
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr.trim(), `cachescope serve: ${join(tmp, 'nonexistent')}: no such file or directory`);
+    assert.match(r.stderr.trim(), new RegExp(`^cachescope serve: ${join(tmp, 'nonexistent')}: no such file or directory(;[^\n]*)?$`));
   });
 });
