@@ -8,15 +8,30 @@ const USAGE = `usage: cachescope <command> [options]
 commands:
   inspect <source> [--json]                      show a cache: form, digests, counts, layers, records
   verify <source> [--referenced-only] [--json]   hash every blob in the folder (other generations' and
-                                                 orphans too, named as such); non-zero exit on corruption
+                                                 orphans too, named as such); non-zero exit on corruption;
+                                                 a registry cache: every blob it references, downloaded
+                                                 into the blob cache; --shallow: existence only (HEAD)
   export <source> <dest-dir>[:tag] [--opt k=v]… [--json]
                                                  export like BuildKit's local cache exporter
-  diff <A> <B> [--json]                          compare two caches; exit 0 same, 1 different, 2 error
+  diff <A> <B> [--files] [--json]               compare two caches; exit 0 same, 1 different, 2 error;
+                                                 --files names the files that differ at each miss (reads blobs)
+  files <source> (--layer N | --record N) [--squash] [--changes] [--json]
+                                                 list the files in a layer, a chain's squashed tree and
+                                                 its wasted bytes, or a layer's changes (reads blobs)
   gc <dir> [--dry-run] [--no-index] [--json]     delete blobs no index.json entry reaches and no
                                                  running export holds (gc --help for more)
   serve [source] [--port N]                      browser mode on 127.0.0.1
+  tags <registry/repo> [--json]                  list a repository's tags: form, media types, bytes,
+                                                 newest date, shared manifests (tags --help for more)
+  tags <registry/repo> --delete TAG [--force]    delete a tag's manifest (refuses a shared one)
+  login <registry> [-u USER] [--password-stdin]  check and store credentials as docker login does
+  logout <registry>                              remove them
 
-sources: DIR, DIR:tag, DIR@sha256:…, a cache config or manifest file, an image config with inline cache`;
+sources: DIR, DIR:tag, DIR@sha256:…, a cache config or manifest file, an image config with inline cache,
+  type=local,src=DIR[,tag=T], a registry: HOST[:PORT]/REPO[:TAG|@sha256:…] (the first component must
+  have a "." or ":" or be localhost), type=registry,ref=REF[,registry.insecure=true], or
+  docker-image://REF (an image's inline cache). A path that exists locally always wins and is never
+  sent to a network; a string that is neither is an error naming both readings.`;
 
 type Command = (args: string[], io: CommandIo) => Promise<number>;
 
@@ -27,7 +42,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   verify: async () => (await import('./verify-command')).verifyCommand,
   gc: async () => (await import('./gc-command')).gcCommand,
   diff: async () => (await import('./diff-command')).diffCommand,
+  files: async () => (await import('./files-command')).filesCommand,
   export: async () => (await import('./export-command')).exportCommand,
+  tags: async () => (await import('./tags-command')).tagsCommand,
+  login: async () => (await import('./login-command')).loginCommand,
+  logout: async () => (await import('./login-command')).logoutCommand,
 };
 
 export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {

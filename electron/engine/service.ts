@@ -12,12 +12,17 @@ import { listGenerations } from './sources/generations';
 import { collectGarbage } from './store/gc';
 import { verifyOpened } from './store/verify-opened';
 import { createExportHandlers } from './export/export-jobs';
+import { RegistryClient } from './registry/client';
+import { loginRegistry, logoutRegistry, registryStatus } from './registry/login';
+import { deleteRegistryTag, listRegistryTags } from './sources/registry-tags';
 
 export interface ServiceOptions {
   startupSource: string | null;
   mode: 'electron' | 'browser';
   emit: EventSink;
   version?: string;
+  /** DOCKER_CONFIG, PATH (credential helpers), proxies and CAs for registries (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type Service = Handlers & { dispose(): Promise<void>; opened(cacheId: string): OpenedSource };
@@ -30,6 +35,16 @@ export function createService(options: ServiceOptions): Service {
     return entry;
   };
   const exportHandlers = createExportHandlers({ opened, emit: options.emit });
+  const env = options.env ?? process.env;
+  // One client per registry request: a login or logout in between is seen at once, and no token outlives it.
+  const withClient = async <T>(work: (client: RegistryClient) => Promise<T>): Promise<T> => {
+    const client = new RegistryClient({ env });
+    try {
+      return await work(client);
+    } finally {
+      client.close();
+    }
+  };
   return {
     opened,
     async getStartup() {
@@ -79,6 +94,25 @@ export function createService(options: ServiceOptions): Service {
     async pickDirectory() {
       // Browser mode has no native folder picker; the UI falls back to its text field.
       return { path: null };
+    },
+    listRegistryTags({ repository }) {
+      return withClient((client) => listRegistryTags(client, repository));
+    },
+    deleteRegistryTag({ repository, tag, force }) {
+      return withClient((client) => deleteRegistryTag(client, repository, tag, { force }));
+    },
+    async registryLogin({ registry, username, password }) {
+      // Only the name crosses back: the secret stays in the helper or config file.
+      const { loggedInAs } = await loginRegistry(registry, username, password, { env });
+      return { loggedInAs };
+    },
+    async registryLogout({ registry }) {
+      const { loggedOut } = await logoutRegistry(registry, { env });
+      return { loggedOut };
+    },
+    async registryStatus({ registry }) {
+      const { loggedInAs } = await registryStatus(registry, { env });
+      return { loggedInAs };
     },
     async dispose() {
       await exportHandlers.cancelAll();

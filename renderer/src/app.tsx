@@ -17,6 +17,7 @@ import { Orphans } from './views/orphans';
 import { Overview } from './views/overview';
 import { RawJson } from './views/raw-json';
 import { Records } from './views/records';
+import { RegistryView } from './views/registry';
 
 /**
  * Which selections each tab's detail pane shows: its own rows (the Chains tree has both kinds). Not
@@ -73,17 +74,19 @@ export function App() {
       <main className="main">
         <ErrorBanner />
         <header className="header">
-          <div className="title" title={tab === 'diff' ? undefined : active?.view.source}>
-            {tab === 'diff' ? <strong>Compare two caches</strong> : active ? <code>{active.view.source}</code> : <span className="muted">No cache opened</span>}
+          <div className="title" title={tab === 'diff' || tab === 'registry' ? undefined : active?.view.source}>
+            {tab === 'diff' ? <strong>Compare two caches</strong> : tab === 'registry' ? <strong>Browse a registry repository</strong> : active ? <code>{active.view.source}</code> : <span className="muted">No cache opened</span>}
           </div>
           <BusyIndicator />
-          {active && tab !== 'diff' && <ExportButton cacheId={active.cacheId} />}
+          {active && tab !== 'diff' && tab !== 'registry' && <ExportButton cacheId={active.cacheId} />}
         </header>
         <TabBar hasCache={Boolean(active)} counts={{ layers: active?.view.summary.layerEntries, records: active?.view.summary.records, orphans: orphanCount }} />
         <div className={`content${showDetail ? ' with-detail' : ''}`}>
           <section className="view" role="tabpanel" id={TAB_PANEL_ID} aria-labelledby={tabId(tab)}>
             {tab === 'diff' ? (
               <DiffView />
+            ) : tab === 'registry' ? (
+              <RegistryView />
             ) : !active ? (
               <Welcome />
             ) : tab === 'overview' ? (

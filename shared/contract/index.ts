@@ -1,6 +1,6 @@
 export type { ContractError, ErrorCode, Outcome } from './errors';
 export { CacheError, toContractError } from './errors';
-export type { Requests, RequestName, Params, Result, StartupInfo, OpenedCache, Generation, VerifyReport, VerifyProblem, GcReport, GcOutcome } from './requests';
+export type { Requests, RequestName, Params, Result, StartupInfo, OpenedCache, Generation, VerifyReport, VerifyProblem, GcReport, GcOutcome, RegistryTagRow, RegistryTagForm, RegistryTagKind, RegistryTagsResult, RegistryDeleteResult } from './requests';
 export { REQUEST_NAMES } from './requests';
 export type { Events, EventName, ExportFinished, LayoutChanged } from './events';
 export { EVENT_NAMES, CHANNEL_PREFIX, EVENT_CHANNEL, requestChannel } from './events';

@@ -72,6 +72,52 @@ export interface GcOutcome extends GcReport {
   changeId: string | null;
 }
 
+/** How a registry tag stores what it holds. */
+export type RegistryTagForm = 'index' | 'image-manifest' | 'legacy-index' | 'image' | 'image-index' | 'other';
+
+/** What a tag is to Cachescope: a cache, an image carrying inline cache, or neither. */
+export type RegistryTagKind = 'cache' | 'inline' | 'neither';
+
+/** One row of the registry browser (`cachescope tags`, `listRegistryTags`). */
+export interface RegistryTagRow {
+  tag: string;
+  /** The source string that opens this tag: `registry/repo:tag`. */
+  source: string;
+  /** The manifest's digest (null when it could not be read: see `error`). */
+  digest: string | null;
+  /** The manifest's (or index's) media type. */
+  mediaType: string | null;
+  form: RegistryTagForm | null;
+  kind: RegistryTagKind | null;
+  /** OCI or Docker media types (`mixed` when the manifest and its layers disagree). */
+  family: 'oci' | 'docker' | 'mixed' | null;
+  /** Distinct layer compressions, e.g. ['gzip', 'zstd']. */
+  compressions: string[];
+  layerCount: number;
+  /** The manifest, its config and every distinct blob it names (descriptor sizes). */
+  totalBytes: number;
+  /** Of those, the bytes of blobs no other listed tag references (0 when another tag shares the manifest). */
+  uniqueBytes: number;
+  /** Newest `buildkit/createdat` (layer annotations and cache-config results), original string, or null. */
+  createdAt: string | null;
+  /** Other listed tags whose manifest is the same one. */
+  sharedWith: string[];
+  /** Why this tag's details could not be read (the row still lists the tag). */
+  error: string | null;
+}
+
+export interface RegistryTagsResult {
+  /** `registry/repository` as normalised. */
+  repository: string;
+  rows: RegistryTagRow[];
+}
+
+export interface RegistryDeleteResult {
+  digest: string;
+  /** Every tag that pointed at the deleted manifest (the asked one and any shared ones). */
+  removedTags: string[];
+}
+
 export interface Requests {
   getStartup: { params: Record<string, never>; result: StartupInfo };
   openCache: { params: { source: string }; result: OpenedCache };
@@ -87,6 +133,12 @@ export interface Requests {
   getExportJob: { params: { jobId: string }; result: { progress: ExportProgress | null; finished: ExportFinished | null } };
   diffCaches: { params: { a: string; b: string }; result: CacheDiff };
   pickDirectory: { params: { title?: string }; result: { path: string | null } };
+  listRegistryTags: { params: { repository: string }; result: RegistryTagsResult };
+  deleteRegistryTag: { params: { repository: string; tag: string; force: boolean }; result: RegistryDeleteResult };
+  /** Verifies the credentials against the registry, then stores them as `docker login` does; the answer never holds a secret. */
+  registryLogin: { params: { registry: string; username: string; password: string }; result: { loggedInAs: string } };
+  registryLogout: { params: { registry: string }; result: { loggedOut: boolean } };
+  registryStatus: { params: { registry: string }; result: { loggedInAs: string | null } };
 }
 
 export type RequestName = keyof Requests;
@@ -108,4 +160,9 @@ export const REQUEST_NAMES = [
   'getExportJob',
   'diffCaches',
   'pickDirectory',
+  'listRegistryTags',
+  'deleteRegistryTag',
+  'registryLogin',
+  'registryLogout',
+  'registryStatus',
 ] as const satisfies readonly RequestName[];

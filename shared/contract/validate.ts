@@ -32,6 +32,29 @@ function bool(obj: Record<string, unknown>, key: string): boolean {
   return value;
 }
 
+/** A registry reference is at most 255 characters of name plus a 128-character tag; a little headroom, no more. */
+const MAX_REPOSITORY = 512;
+const MAX_TAG = 128;
+/** docker's own limits are looser, but no real username or token is near these. */
+const MAX_USERNAME = 256;
+const MAX_PASSWORD = 16384;
+
+/** A string field with its own length limit; the value is never quoted back (it may be a secret). */
+function limited(obj: Record<string, unknown>, key: string, max: number): string {
+  const value = obj[key];
+  if (typeof value !== 'string' || value.length === 0) throw new CacheError('bad-request', `"${key}" must be a non-empty string`);
+  if (value.length > max) throw new CacheError('bad-request', `"${key}" is longer than ${max} characters`);
+  if (value.includes('\0')) throw new CacheError('bad-request', `"${key}" contains a NUL character`);
+  return value;
+}
+
+/** A registry (`host[:port]`) or repository name: no white space or control characters. */
+function registryName(obj: Record<string, unknown>, key: string): string {
+  const value = limited(obj, key, MAX_REPOSITORY);
+  if (/[\s\u0000-\u001f\u007f]/.test(value)) throw new CacheError('bad-request', `"${key}" must not contain white space or control characters`);
+  return value;
+}
+
 const OPTION_KEYS = ['oci-mediatypes', 'image-manifest', 'compression', 'compression-level', 'force-compression', 'tag', 'drop-missing', 'verify'] as const;
 
 export function validateExportOptions(raw: unknown): ExportOptions {
@@ -91,6 +114,19 @@ const VALIDATORS: { [N in RequestName]: Validator<N> } = {
     const o = object(raw, ['a', 'b']);
     return { a: str(o, 'a')!, b: str(o, 'b')! };
   },
+  listRegistryTags: (raw) => ({ repository: registryName(object(raw, ['repository']), 'repository') }),
+  deleteRegistryTag: (raw) => {
+    const o = object(raw, ['repository', 'tag', 'force']);
+    const tag = limited(o, 'tag', MAX_TAG);
+    if (!/^[\w][\w.-]*$/.test(tag)) throw new CacheError('bad-request', '"tag" must be letters, digits, _ . - (not starting with . or -)');
+    return { repository: registryName(o, 'repository'), tag, force: bool(o, 'force') };
+  },
+  registryLogin: (raw) => {
+    const o = object(raw, ['registry', 'username', 'password']);
+    return { registry: registryName(o, 'registry'), username: limited(o, 'username', MAX_USERNAME), password: limited(o, 'password', MAX_PASSWORD) };
+  },
+  registryLogout: (raw) => ({ registry: registryName(object(raw, ['registry']), 'registry') }),
+  registryStatus: (raw) => ({ registry: registryName(object(raw, ['registry']), 'registry') }),
   pickDirectory: (raw) => {
     const o = object(raw ?? {}, ['title']);
     const title = str(o, 'title', true);

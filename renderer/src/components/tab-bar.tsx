@@ -15,8 +15,12 @@ export const TABS: { id: Tab; label: string }[] = [
   { id: 'chains', label: 'Chains' },
   { id: 'orphans', label: 'Orphans' },
   { id: 'raw', label: 'Raw JSON' },
+  { id: 'registry', label: 'Registry' },
   { id: 'diff', label: 'Diff' },
 ];
+
+/** Tabs that work with no cache open: they pick their own sources. */
+const GLOBAL_TABS: readonly Tab[] = ['registry', 'diff'];
 
 /** The one tab panel's id, named by every tab's aria-controls. */
 export const TAB_PANEL_ID = 'view-panel';
@@ -32,8 +36,8 @@ export interface TabCounts {
 export function TabBar({ hasCache, counts }: { hasCache: boolean; counts: TabCounts }) {
   const tab = useCaches((s) => s.tab);
   const refs = useRef(new Map<Tab, HTMLButtonElement>());
-  const enabled = TABS.filter((t) => hasCache || t.id === 'diff');
-  // A disabled selected tab (no cache open) cannot hold focus: Diff is the way in then.
+  const enabled = TABS.filter((t) => hasCache || GLOBAL_TABS.includes(t.id));
+  // A disabled selected tab (no cache open) cannot hold focus: Registry (then Diff) is the way in then.
   const stop = enabled.some((t) => t.id === tab) ? tab : enabled[0].id;
 
   const onKeyDown = (e: KeyboardEvent<HTMLElement>) => {
@@ -62,9 +66,9 @@ export function TabBar({ hasCache, counts }: { hasCache: boolean; counts: TabCou
           aria-selected={tab === t.id}
           aria-controls={TAB_PANEL_ID}
           tabIndex={t.id === stop ? 0 : -1}
-          className={`${tab === t.id ? 'active' : ''}${t.id === 'diff' ? ' tab-global' : ''}`}
+          className={`${tab === t.id ? 'active' : ''}${t.id === GLOBAL_TABS[0] ? ' tab-global' : ''}`}
           data-testid={`tab-${t.id}`}
-          disabled={!hasCache && t.id !== 'diff'}
+          disabled={!hasCache && !GLOBAL_TABS.includes(t.id)}
           onClick={() => cachesStore.getState().setTab(t.id)}
         >
           {t.label}

@@ -5,7 +5,7 @@ import type { LayoutChanged, OpenedCache, StartupInfo } from '../../../shared/co
 import { api } from '../bridge';
 import { errorParts, statusStore } from './status-store';
 
-export type Tab = 'overview' | 'layers' | 'records' | 'chains' | 'orphans' | 'raw' | 'diff';
+export type Tab = 'overview' | 'layers' | 'records' | 'chains' | 'orphans' | 'raw' | 'diff' | 'registry';
 
 export type OpenCache = OpenedCache;
 
@@ -88,7 +88,7 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
     const existing = get().caches.find((c) => c.view.source === source);
     if (existing) {
       const fresh = await get().reopen(existing.cacheId);
-      if (fresh && activate) set((s) => ({ activeId: fresh.cacheId, tab: s.tab !== 'diff' ? 'overview' : s.tab }));
+      if (fresh && activate) set((s) => ({ activeId: fresh.cacheId, tab: s.tab !== 'diff' && s.tab !== 'registry' ? 'overview' : s.tab }));
       return fresh;
     }
     set((s) => ({ opening: [...s.opening, source], openError: null }));
@@ -98,8 +98,9 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
       set((s) => ({
         caches: [...s.caches, opened],
         activeId: activate ? opened.cacheId : (s.activeId ?? opened.cacheId),
-        // A new cache starts on its overview, unless the user is comparing caches.
-        tab: activate && s.tab !== 'diff' ? 'overview' : s.tab,
+        // A new cache starts on its overview, unless the user is comparing caches or browsing a registry
+        // (the startup cache finishing late must not pull them off it; the registry view switches itself).
+        tab: activate && s.tab !== 'diff' && s.tab !== 'registry' ? 'overview' : s.tab,
       }));
       return opened;
     } catch (err) {

@@ -24,6 +24,11 @@ const VALID: { [N in RequestName]: Params<N> } = {
   getExportJob: { jobId: 'j1' },
   diffCaches: { a: 'c1', b: 'c2' },
   pickDirectory: { title: 'Export to' },
+  listRegistryTags: { repository: 'registry.example:5000/team/cache' },
+  deleteRegistryTag: { repository: 'registry.example:5000/team/cache', tag: 'old', force: false },
+  registryLogin: { registry: 'registry.example:5000', username: 'alice', password: 'secret' },
+  registryLogout: { registry: 'registry.example:5000' },
+  registryStatus: { registry: 'registry.example:5000' },
 };
 
 type Call = { name: string; params: unknown };
