@@ -85,7 +85,8 @@ const jobs = {
       sourcemap: true,
       minify: true,
       logLevel: 'warning',
-      entryPoints: { 'json-worker': join(root, 'renderer/src/json-worker.ts') },
+      // The record graph's layout worker is a second same-origin classic worker file, built the same way.
+      entryPoints: { 'json-worker': join(root, 'renderer/src/json-worker.ts'), 'graph-layout-worker': join(root, 'renderer/src/graph-layout-worker.ts') },
       outdir: join(dist, 'renderer'),
     });
     await copyFile(join(root, 'renderer/index.html'), join(dist, 'renderer/index.html'));

@@ -88,6 +88,7 @@ describe('inspect a real cache in Chromium (browser mode, real engine)', () => {
     const { page } = s;
     const raw = rawCache(fixture.margo);
     await page.getByTestId('tab-records').click();
+    await page.getByTestId('records-as-table').click();
     const rows = page.getByTestId('record-row');
     await rows.first().waitFor();
     const shown = await rows.evaluateAll((els) => els.map((e) => ({ index: Number(e.getAttribute('data-index')), badges: Array.from(e.querySelectorAll('.badge')).map((b) => b.textContent ?? ''), text: e.textContent ?? '' })));

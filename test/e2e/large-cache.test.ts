@@ -38,6 +38,7 @@ describe('a large cache stays responsive: virtualized tables (Chromium, real eng
     assert.equal(shown[0], 1999);
     await screenshot(page, 'large-layers-sorted');
     await page.getByTestId('tab-records').click();
+    await page.getByTestId('records-as-table').click();
     await page.getByTestId('record-row').first().waitFor();
     const records = await page.getByTestId('record-row').count();
     assert.ok(records < 100, `records are virtualized too (${records} rows for 5000)`);

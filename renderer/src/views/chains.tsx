@@ -12,6 +12,7 @@ import type { CacheView } from '../../../shared/cache/view-types';
 import { Bytes } from '../components/bytes';
 import { short } from '../format';
 import { select, useSelectedIndex, useSelection } from '../stores/selection-store';
+import { ChainsPicture } from './chains-picture';
 
 const NODE_HEIGHT = 30;
 const INDENT = 16;
@@ -43,6 +44,7 @@ function flatten(view: CacheView, collapsed: Set<number>): FlatNode[] {
 
 export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) {
   const [collapsed, setCollapsed] = useState<Set<number>>(() => new Set());
+  const [asPicture, setAsPicture] = useState(false);
   const nodes = useMemo(() => flatten(view, collapsed), [view, collapsed]);
   const selectedLayer = useSelectedIndex(cacheId, 'layer');
   const selectedRecord = useSelection((s) => (s.selection?.cacheId === cacheId && s.selection.kind === 'record' ? s.selection.index : null));
@@ -116,6 +118,9 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
           {view.chain.roots.length > 1 ? ' (one per base image or platform)' : ''} · badges name the records whose result ends at an entry
         </span>
         <span className="spacer" />
+        <button type="button" aria-pressed={asPicture} onClick={() => setAsPicture((p) => !p)} data-testid="chains-as-picture">
+          {asPicture ? 'Show as tree' : 'Show as picture'}
+        </button>
         <button type="button" onClick={() => setCollapsed(new Set())} disabled={collapsed.size === 0}>
           Expand all
         </button>
@@ -133,7 +138,8 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
           ))}
         </div>
       )}
-      <div className="tree-scroll" ref={scrollRef} role="tree" aria-label="Layer chains" onKeyDown={onKeyDown}>
+      {asPicture && <ChainsPicture view={view} cacheId={cacheId} />}
+      <div className="tree-scroll" hidden={asPicture} ref={scrollRef} role="tree" aria-label="Layer chains" onKeyDown={onKeyDown}>
         <div className="tree-rows" style={{ height: virtualizer.getTotalSize() }}>
           {items.map((item) => {
             const node = nodes[item.index];

@@ -13,6 +13,7 @@ import { useCaches } from '../stores/caches-store';
 import type { OpenCache } from '../stores/caches-store';
 import { diffStore, useDiff } from '../stores/diff-store';
 import type { BlobCategory } from '../stores/diff-store';
+import { RecordGraph as RecordGraphPicture } from './record-graph';
 
 /** Digest first: two generations of one folder differ only there. */
 function optionLabel(c: OpenCache): string {
@@ -447,6 +448,12 @@ export function DiffView() {
               </ol>
             )}
             {current && <DivergenceDetail d={current} a={cacheA.view} b={cacheB.view} />}
+          </section>
+          <section className="card diff-graph-card" data-testid="diff-graph">
+            <h3>
+              B's record graph <span className="muted small">coloured by what A holds; opens on the first divergence</span>
+            </h3>
+            <RecordGraphPicture key={`${cacheA.cacheId}:${cacheB.cacheId}`} view={cacheB.view} cacheId={cacheB.cacheId} diff={result} viewA={cacheA.view} label="B's record graph" />
           </section>
           <div className="diff-columns">
             <RecordGraph diff={result} b={cacheB.view} />

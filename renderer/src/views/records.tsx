@@ -7,6 +7,8 @@ import { RecordInputs, recordKind } from '../components/record-inputs';
 import { VirtualTable } from '../components/virtual-table';
 import { formatBytes, plural, short } from '../format';
 import { select, useSelectedIndex } from '../stores/selection-store';
+import { useState } from 'react';
+import { RecordGraph } from './record-graph';
 
 /** Which layer entry a record's result ends at, or null without a usable result. */
 function resultTip(r: RecordRow): number | null {
@@ -54,6 +56,11 @@ const columns: ColumnDef<RecordRow, unknown>[] = [
             </span>
           )}
           {r.isLeaf && <span className="badge ok">leaf</span>}
+          {r.isLeaf && r.stack.length > 0 && (
+            <span className="badge" title="Named from the graph: a final result (nothing links to it, and it has a layer stack)">
+              stage result
+            </span>
+          )}
           {r.ignored && (
             <span className="badge warn" title="BuildKit ignores this record (a random: key, or it links to one)">
               ignored
@@ -134,15 +141,25 @@ export function Records({ view, cacheId }: { view: CacheView; cacheId: string })
   const selected = useSelectedIndex(cacheId, 'record');
   const record = selected !== null ? view.records[selected] : undefined;
   const withResults = view.summary.recordsWithResults;
+  // The graph is the default picture; the table stays as the searchable, accessible equivalent.
+  const [as, setAs] = useState<'graph' | 'table'>('graph');
   return (
     <div className="view-split">
       <div className="view-fill">
         <div className="toolbar">
+          <div className="segmented" role="group" aria-label="Show records as">
+            <button type="button" aria-pressed={as === 'graph'} className={as === 'graph' ? 'active' : ''} onClick={() => setAs('graph')} data-testid="records-as-graph">
+              Graph
+            </button>
+            <button type="button" aria-pressed={as === 'table'} className={as === 'table' ? 'active' : ''} onClick={() => setAs('table')} data-testid="records-as-table">
+              Table
+            </button>
+          </div>
           <span className="muted">
             {view.records.length} records, {withResults} with a result. Select one to see its inputs, dependents and layer stack.
           </span>
         </div>
-        <VirtualTable
+        {as === 'graph' ? <RecordGraph view={view} cacheId={cacheId} /> : <VirtualTable
           label="Records"
           data={view.records}
           columns={columns}
@@ -154,7 +171,7 @@ export function Records({ view, cacheId }: { view: CacheView; cacheId: string })
           template="56px 200px 84px 60px 150px 96px 92px minmax(120px,1fr)"
           minWidth={880}
           empty="This cache has no records."
-        />
+        />}
       </div>
       <div className="split-bottom">{record ? <RecordDetail view={view} record={record} cacheId={cacheId} /> : <p className="muted pad">No record selected.</p>}</div>
     </div>
