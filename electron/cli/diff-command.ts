@@ -1,5 +1,7 @@
 /**
- * `cachescope diff <A> <B> [--json]`: what changed between two caches and why B missed the cache.
+ * `cachescope diff <A> <B> [--files] [--json]`: what changed between two caches and why B missed the cache;
+ * --files goes on to name the files that differ in the layers rebuilt at each miss (it reads blobs);
+ * --content also compares the contents of files whose size, mode and link target are equal.
  * Exit codes as diffoci: 0 same, 1 different, 2 error (thrown errors become 2 in main.ts, and with
  * --json also `{"error":{code,message}}` on stdout). A change of form alone (index vs image manifest,
  * OCI vs Docker media types) is a difference, named under "form changed:". Sizes are SI (diffBytes).
@@ -10,12 +12,14 @@ import { diffCaches } from '../../shared/diff/diff-caches';
 import type { CacheDiff } from '../../shared/diff/types';
 import { diffBytes } from '../../shared/diff/units';
 import { shortDigest } from '../../shared/oci/digest';
+import { divergenceFiles } from '../engine/contents/divergence-files';
+import type { DivergenceFiles } from '../engine/contents/divergence-files';
 import { openCacheSource } from '../engine/sources/open-cache';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import { table } from './format';
 import type { CommandIo } from './io';
 
-const USAGE = 'usage: cachescope diff <A> <B> [--json]';
+const USAGE = 'usage: cachescope diff <A> <B> [--files [--content]] [--json]';
 /** Items listed per section without --json; the JSON output always has them all. */
 const MAX_ITEMS = 50;
 
@@ -33,7 +37,7 @@ function sized(n: number): string {
   return `${diffBytes(n)} (${n} bytes)`;
 }
 
-function some<T>(items: T[], render: (item: T) => string): string[] {
+function some<T>(items: T[], render: (item: T, index: number) => string): string[] {
   const out = items.slice(0, MAX_ITEMS).map(render);
   if (items.length > MAX_ITEMS) out.push(`  … ${items.length - MAX_ITEMS} more (see --json)`);
   return out;
@@ -45,7 +49,7 @@ function identity(o: OpenedSource): string {
   return `${o.source}  (${parts.filter(Boolean).join(', ') || m.variant}; ${m.norm.records.length} records, ${m.norm.layers.length} layer entries)`;
 }
 
-export function renderDiff(diff: CacheDiff, a: OpenedSource, b: OpenedSource): string {
+export function renderDiff(diff: CacheDiff, a: OpenedSource, b: OpenedSource, files: DivergenceFiles[] = []): string {
   const s = diff.summary;
   const lines = [`A: ${identity(a)}`, `B: ${identity(b)}`, ''];
   if (diff.identical) {
@@ -88,13 +92,14 @@ export function renderDiff(diff: CacheDiff, a: OpenedSource, b: OpenedSource): s
     lines.push(diff.identical ? 'no cache misses.' : 'no cache misses: A matches every final result of B.');
   } else {
     lines.push('why B missed the cache (first divergence per final result):');
-    lines.push(...some(diff.divergences, (d) => `  leaf #${d.leaf}: ${d.explanation}`));
+    // With --files, each explanation goes on to name the files that differ (one entry per divergence, in order).
+    lines.push(...some(diff.divergences, (d, i) => `  leaf #${d.leaf}: ${d.explanation}${files[i] ? `; ${files[i].text}` : ''}`));
   }
   return lines.join('\n');
 }
 
 export async function diffCommand(args: string[], io: CommandIo): Promise<number> {
-  const unknown = args.find((x) => x.startsWith('-') && x !== '--json');
+  const unknown = args.find((x) => x.startsWith('-') && x !== '--json' && x !== '--files' && x !== '--content');
   const positional = args.filter((x) => !x.startsWith('-'));
   if (positional.length !== 2 || unknown !== undefined) {
     // Thrown, so main.ts prints it (as JSON too with --json) and exits 2.
@@ -102,6 +107,10 @@ export async function diffCommand(args: string[], io: CommandIo): Promise<number
   }
   const [a, b] = await Promise.all(positional.map(open));
   const diff = diffCaches(a.model, b.model);
-  io.out(args.includes('--json') ? JSON.stringify({ a: a.source, b: b.source, ...diff }) : renderDiff(diff, a, b));
+  // --files reads the rebuilt layers' blobs (or their cached listings), one divergence after another.
+  const files: DivergenceFiles[] = [];
+  if (args.includes('--files')) for (const d of diff.divergences) files.push(await divergenceFiles(a, b, d, { contentHashes: args.includes('--content') }));
+  const extra = args.includes('--files') ? { files } : {};
+  io.out(args.includes('--json') ? JSON.stringify({ a: a.source, b: b.source, ...diff, ...extra }) : renderDiff(diff, a, b, files));
   return diff.identical ? 0 : 1;
 }

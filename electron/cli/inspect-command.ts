@@ -4,7 +4,9 @@ import { oneLine } from '../../shared/cache/json-text';
 import type { CacheView, RecordRow } from '../../shared/cache/view-types';
 import { shortDigest } from '../../shared/oci/digest';
 import { viewOf } from '../engine/sources/cache-view';
+import { cachedResultWaste } from '../engine/contents/cached-waste';
 import { openCacheSource } from '../engine/sources/open-cache';
+import type { OpenedSource } from '../engine/sources/open-cache';
 import { formatBytes, table } from './format';
 import type { CommandIo } from './io';
 
@@ -21,14 +23,18 @@ export async function inspectCommand(args: string[], io: CommandIo): Promise<num
     return 2;
   }
   let view: CacheView;
+  let opened: OpenedSource;
   try {
-    view = await viewOf(await openCacheSource(positional[0]));
+    opened = await openCacheSource(positional[0]);
+    view = await viewOf(opened);
   } catch (err) {
     // Messages quote file content at times (a JSON parse error); the CLI prints them on one line.
     if (err instanceof CacheError) throw new CacheError(err.code, oneLine(err.message), err.details);
     throw err;
   }
-  io.out(json ? JSON.stringify(inspectJson(view)) : renderInspect(view));
+  // Wasted bytes per result, only from listings cached earlier (files, diff --files): never reads a blob.
+  const waste = json ? await cachedResultWaste(opened) : [];
+  io.out(json ? JSON.stringify({ ...inspectJson(view), ...(waste.length > 0 ? { waste } : {}) }) : renderInspect(view));
   return 0;
 }
 

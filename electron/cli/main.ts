@@ -13,8 +13,9 @@ commands:
                                                  into the blob cache; --shallow: existence only (HEAD)
   export <source> <dest-dir>[:tag] [--opt k=v]… [--json]
                                                  export like BuildKit's local cache exporter
-  diff <A> <B> [--files] [--json]               compare two caches; exit 0 same, 1 different, 2 error;
-                                                 --files names the files that differ at each miss (reads blobs)
+  diff <A> <B> [--files [--content]] [--json]   compare two caches; exit 0 same, 1 different, 2 error;
+                                                 --files names the files that differ at each miss (reads
+                                                 blobs); --content compares equal-sized files' contents
   files <source> (--layer N | --record N) [--squash] [--changes] [--json]
                                                  list the files in a layer, a chain's squashed tree and
                                                  its wasted bytes, or a layer's changes (reads blobs)

@@ -100,7 +100,7 @@ describe('cachescope diff', () => {
     const one = capture();
     assert.equal(await main(['diff', fixture.margo, '--json'], one), 2);
     assert.equal((onlyJson(one) as { error: { code: string } }).error.code, 'bad-request');
-    assert.match(one.stderr.join('\n'), /usage: cachescope diff <A> <B> \[--json\]/);
+    assert.match(one.stderr.join('\n'), /usage: cachescope diff <A> <B> \[--files \[--content\]\] \[--json\]/);
     const unknown = capture();
     assert.equal(await main(['diff', fixture.margo, fixture.margo, '--color'], unknown), 2);
     assert.match(unknown.stderr.join('\n'), /unknown option --color/);
