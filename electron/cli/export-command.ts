@@ -1,7 +1,9 @@
 /**
  * `cachescope export <source> <dest-dir>[:tag] [--opt key=value …] [--json]`: BuildKit's local cache
- * exporter on any opened cache. On a terminal, one progress bar per layer; with --json, one event per
- * line and a last line holding the `cache.manifest` descriptor; otherwise BuildKit's progress lines.
+ * exporter on any opened cache, a registry cache included (a pull: layers download into the per-user
+ * blob cache, then land in the folder). On a terminal, one progress bar per layer (`downloading`,
+ * `cached`, …); with --json, one event per line and a last line holding the `cache.manifest`
+ * descriptor; otherwise BuildKit's progress lines.
  */
 import { existsSync } from 'node:fs';
 import { CacheError } from '../../shared/contract/errors';
@@ -10,6 +12,7 @@ import type { ExportProgress, ExportResult, LayerProgress } from '../../shared/e
 import { shortDigest } from '../../shared/oci/digest';
 import { previewExport, runExport } from '../engine/export/exporter';
 import { openCacheSource } from '../engine/sources/open-cache';
+import { defaultRegistryAccess } from '../engine/sources/registry-source';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import type { ExportOptions } from '../../shared/export/types';
 import { formatBytes } from './format';
@@ -18,6 +21,8 @@ import type { CommandIo } from './io';
 const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] [--opt key=value]… [--json]
 options (BuildKit's): ${EXPORT_ATTRS.join(', ')}
   e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false
+the source may be a registry cache (e.g. registry.example:5000/repo:tag): its layers download in
+parallel into the per-user blob cache (a killed pull resumes there) and are verified on the way
 every blob is verified before it is linked or copied (verify=false opts out, verify=true ignores
 remembered verifications); exit 0 exported, 1 failed or nothing to export, 130 cancelled`;
 
@@ -73,10 +78,17 @@ function bar(done: number, total: number): string {
   return `[${'#'.repeat(full)}${' '.repeat(BAR - full)}] ${String(Math.floor(frac * 100)).padStart(3)}%`;
 }
 
-function layerLine(l: LayerProgress): string {
-  const rate = l.bytesPerSecond > 0 && l.state !== 'exists' && l.state !== 'linked' ? `  ${formatBytes(l.bytesPerSecond)}/s` : '';
+/** Where a pulled layer came from, once it is done: the blob cache, or a (resumed) download. */
+function originNote(l: LayerProgress): string {
+  if (l.state === 'failed' || l.origin === undefined || l.origin === 'local') return '';
+  if (l.origin === 'cached') return l.state === 'cached' ? '' : '  (from blob cache)';
+  return l.resumedFrom ? `  (resumed at ${formatBytes(l.resumedFrom)})` : '';
+}
+
+export function layerLine(l: LayerProgress): string {
+  const rate = l.bytesPerSecond > 0 && l.state !== 'exists' && l.state !== 'linked' && l.state !== 'cached' ? `  ${formatBytes(l.bytesPerSecond)}/s` : '';
   const target = l.target && l.target !== l.blob ? ` -> ${shortDigest(l.target)}` : '';
-  return `${shortDigest(l.blob)}${target}  ${l.state.padEnd(10)} ${bar(l.bytesDone, l.bytesTotal)}  ${formatBytes(l.bytesDone)}/${formatBytes(l.bytesTotal)}${rate}${l.error ? `  ${l.error}` : ''}`;
+  return `${shortDigest(l.blob)}${target}  ${l.state.padEnd(11)} ${bar(l.bytesDone, l.bytesTotal)}  ${formatBytes(l.bytesDone)}/${formatBytes(l.bytesTotal)}${rate}${originNote(l)}${l.error ? `  ${l.error}` : ''}`;
 }
 
 /** Redraws a block of lines in place (cursor up, clear line), for a terminal. */
@@ -159,5 +171,7 @@ export async function exportCommand(args: string[], io: CommandIo): Promise<numb
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // A pull keeps pooled connections to the registry open: close them so the process can end.
+    if (opened.blobs.kind === 'registry') defaultRegistryAccess().close();
   }
 }

@@ -27,7 +27,15 @@ export interface ExportOptions {
   verify?: boolean;
 }
 
-export type LayerState = 'queued' | 'reading' | 'converting' | 'writing' | 'exists' | 'linked' | 'done' | 'failed';
+/**
+ * Per-layer states. A registry source adds `downloading` (bytes arriving into the per-user blob
+ * cache, a resumed prefix included) and `cached` (already in the blob cache, nothing fetched); a
+ * layer pulled from a registry ends `done` whether it was then hard-linked or copied.
+ */
+export type LayerState = 'queued' | 'downloading' | 'cached' | 'reading' | 'converting' | 'writing' | 'exists' | 'linked' | 'done' | 'failed';
+
+/** Where a layer's bytes came from: the source layout, the blob cache, or a download made now. */
+export type LayerOrigin = 'local' | 'cached' | 'downloaded';
 
 export interface ExportPreviewLayer {
   index: number;
@@ -74,6 +82,13 @@ export interface LayerProgress {
   /** Digest written, once known. */
   target: string | null;
   error: string | null;
+  /**
+   * Where the source bytes came from, once known (kept to the end, so a throttled stream of events
+   * still tells a cached layer from a downloaded one); absent until the blob was needed.
+   */
+  origin?: LayerOrigin;
+  /** A download that resumed a partial file: the bytes it already had. */
+  resumedFrom?: number;
 }
 
 export interface ExportProgress {

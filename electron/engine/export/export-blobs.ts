@@ -5,20 +5,29 @@
  * Converted variants are remembered as labels in the destination store, keyed by (source digest,
  * target compression, level), so the next export finds them instead of converting again.
  *
+ * Source bytes come only through the opened source's `SourceBlobs` (sources/source-blobs.ts): a local
+ * layout hands out its own file, a registry source a file in the per-user blob cache, downloaded
+ * (and verified by the cache) first when needed. Either way the file is then linked, copied or
+ * converted the same way, and released after.
+ *
  * Every blob is verified before it is published, as BuildKit's content copy does: a copy or a
  * conversion hashes the bytes it streams; a hard link hashes the staged link (the very inode that is
- * published); a blob already at the destination is hashed before it is reused. A verification is
- * remembered per file (verify-memo.ts), so an unchanged file is hashed once, and a repeat copy is a
- * plain kernel copy. Nothing here ever writes to the source: no touch, no label, no timestamp.
+ * published); a blob already at the destination is hashed before it is reused. A blob the cache has
+ * just downloaded was hashed on its way in, so it is not hashed again (unless verify=true). A
+ * verification is remembered per file (verify-memo.ts), so an unchanged file is hashed once, and a
+ * repeat copy is a plain kernel copy. Nothing here ever writes to the source: no touch, no label,
+ * no timestamp.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, stat, unlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CacheError } from '../../../shared/contract/errors';
 import type { BlobPlan, ConvertedBlob } from '../../../shared/export/plan-export';
-import type { LayerState } from '../../../shared/export/types';
+import type { LayerOrigin, LayerState } from '../../../shared/export/types';
 import { Annotation } from '../../../shared/oci/media-types';
 import type { Compression } from '../../../shared/oci/media-types';
 import { isDigest, parseDigest } from '../../../shared/oci/digest';
@@ -29,6 +38,7 @@ import { WORKER_COPY_MIN_BYTES, ingestTempPath } from './copy-workers';
 import type { CopyPool } from './copy-workers';
 import { fileKey, nowNs, sameContentKey, sameKey } from '../store/verify-memo';
 import type { FileKey, VerifyMemo } from '../store/verify-memo';
+import type { SourceBlobFile, SourceBlobs } from '../sources/source-blobs';
 
 /**
  * `remembered` (the default): verify every blob, trusting a remembered verification of the same
@@ -42,10 +52,15 @@ export type BlobOutcome = 'exists' | 'linked' | 'copied' | 'converted' | 'reused
 
 export interface BlobJob {
   blob: BlobPlan;
-  source: ContentStore;
+  /** The only way to the source's bytes. */
+  blobs: SourceBlobs;
+  /** The source layout's store, read only for its variant labels; null for other sources. */
+  sourceLabels: ContentStore | null;
+  /** The source layout's folder (an export into the source itself must never delete its blobs), or null. */
+  sourceRoot: string | null;
   dest: ContentStore;
-  /** Source and destination share a file system (hard links possible). */
-  sameDevice: boolean;
+  /** st_dev of the destination: a source file on the same device is hard-linked. */
+  destDev: number;
   /** Hard-link when possible; false forces a copy (benchmarks, or a caller that wants independent files). */
   allowLink: boolean;
   verify: VerifyMode;
@@ -56,6 +71,8 @@ export interface BlobJob {
   report: (state: LayerState, bytesDone?: number) => void;
   /** Worker threads for large copies (hashing on both cores); without it copies stream on the main thread. */
   copyPool?: CopyPool;
+  /** Told where the source bytes came from, once they are at hand. */
+  onOrigin?: (origin: LayerOrigin, resumedFrom: number | null) => void;
 }
 
 export interface BlobResult {
@@ -98,6 +115,34 @@ class Tap extends Transform {
     this.hash?.update(chunk);
     this.onBytes?.(this.bytes);
     done(null, chunk);
+  }
+}
+
+/**
+ * Passes bytes on and fails at their end, before it is passed on, when they are not `digest` or not
+ * `size` bytes long: a damaged source is reported as such, never as the decompressor's truncation.
+ */
+class DigestCheck extends Transform {
+  private readonly hash: ReturnType<typeof createHash>;
+  private bytes = 0;
+  constructor(
+    private readonly file: string,
+    private readonly digest: string,
+    private readonly size: number,
+  ) {
+    super();
+    this.hash = createHash(parseDigest(digest).algorithm);
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    const actual = `${parseDigest(this.digest).algorithm}:${this.hash.digest('hex')}`;
+    if (actual !== this.digest) done(corrupt(this.file, this.digest, actual));
+    else if (this.bytes !== this.size) done(wrongSize(this.file, this.digest, this.size, this.bytes));
+    else done();
   }
 }
 
@@ -172,7 +217,7 @@ async function usable(job: BlobJob, digest: string, size: number): Promise<{ has
     }
   }
   if (problem !== null) {
-    if (job.source.root === store.root) throw new CacheError(info.size === size ? 'digest-mismatch' : 'size-mismatch', `${file}: damaged blob: ${problem}`, { digest, file });
+    if (job.sourceRoot !== null && resolve(job.sourceRoot) === resolve(store.root)) throw new CacheError(info.size === size ? 'digest-mismatch' : 'size-mismatch', `${file}: damaged blob: ${problem}`, { digest, file });
     await unlink(file).catch(() => undefined);
     return null;
   }
@@ -180,30 +225,58 @@ async function usable(job: BlobJob, digest: string, size: number): Promise<{ has
   return { hashed };
 }
 
+/** The cache hashed a download on its way in: no second hash for it (verify=true asks for one anyway). */
+function trusted(job: BlobJob, src: SourceBlobFile): boolean {
+  return src.outcome === 'downloaded' && job.verify !== 'always';
+}
+
+/**
+ * The source blob as a local file for `fn`, then released. A registry blob is downloaded into the
+ * blob cache first; its progress becomes the layer's `downloading`/`cached` states.
+ */
+async function withSource<T>(job: BlobJob, digest: string, size: number, fn: (src: SourceBlobFile) => Promise<T>): Promise<T> {
+  const src = await job.blobs.get(
+    { digest, size },
+    {
+      signal: job.signal,
+      onProgress: (p) => {
+        if (p.state === 'downloading') job.report('downloading', p.bytes);
+        else if (p.state === 'cached') job.report('cached', 0);
+      },
+    },
+  );
+  try {
+    job.onOrigin?.(src.outcome, src.resumedFrom);
+    return await fn(src);
+  } finally {
+    await src.release();
+  }
+}
+
 /**
  * A large copy in a worker (read, hash, write into ingest/), then published by the store's adopt
  * (fsync, atomic rename into blobs/). Bytes that are not the digest never get past the checks below:
- * either the worker hashed them, or the source file is remembered as verified and did not change
- * while the kernel copied it.
+ * either the worker hashed them, or the source file is remembered as verified (or was just verified
+ * by the blob cache) and did not change while the kernel copied it.
  */
-async function workerCopy(job: BlobJob, pool: CopyPool): Promise<BlobResult> {
+async function workerCopy(job: BlobJob, pool: CopyPool, src: SourceBlobFile): Promise<BlobResult> {
   const { blob, signal } = job;
-  const file = job.source.blobPath(blob.source);
+  const file = src.path;
   const before = await fileKey(file);
   if (before !== null && before.size !== BigInt(blob.size)) throw wrongSize(file, blob.source, blob.size, before.size);
-  const trusted = job.verify === 'off' || (await remembered(job, before, blob.source));
+  const skipHash = job.verify === 'off' || trusted(job, src) || (await remembered(job, before, blob.source));
   const tmp = ingestTempPath(job.dest.root, INGEST_DIR);
   job.report('reading', 0);
   const from = nowNs();
-  const got = await pool.copy({ src: file, tmp, algorithm: parseDigest(blob.source).algorithm, hash: !trusted, signal, onProgress: (n) => job.report('writing', n) });
+  const got = await pool.copy({ src: file, tmp, algorithm: parseDigest(blob.source).algorithm, hash: !skipHash, signal, onProgress: (n) => job.report('writing', n) });
   try {
     if (got.size !== blob.size) throw wrongSize(file, blob.source, blob.size, got.size);
     const after = await fileKey(file);
     if (got.digest === null) {
-      // Copied unhashed on the strength of a remembered verification: the source must not have changed meanwhile.
+      // Copied unhashed on the strength of an earlier verification: the source must not have changed meanwhile.
       if (job.verify !== 'off' && !sameKey(before, after)) {
         await unlink(tmp).catch(() => undefined);
-        return await workerCopy({ ...job, verify: 'always' }, pool);
+        return await workerCopy({ ...job, verify: 'always' }, pool, src);
       }
     } else {
       if (got.digest !== blob.source) throw corrupt(file, blob.source, got.digest);
@@ -217,17 +290,17 @@ async function workerCopy(job: BlobJob, pool: CopyPool): Promise<BlobResult> {
   return { outcome: 'copied', converted: null, bytesRead: got.size, bytesWritten: got.size };
 }
 
-async function copyBlob(job: BlobJob): Promise<BlobResult> {
+async function copyBlob(job: BlobJob, src: SourceBlobFile): Promise<BlobResult> {
   const { blob, signal } = job;
-  if (job.copyPool && blob.size >= WORKER_COPY_MIN_BYTES) return workerCopy(job, job.copyPool);
-  const src = await job.source.readStream(blob.source, { signal });
+  if (job.copyPool && blob.size >= WORKER_COPY_MIN_BYTES) return workerCopy(job, job.copyPool, src);
+  const input = createReadStream(src.path, { signal, highWaterMark: 1 << 20 });
   // The writer hashes every byte, so a small copy is always verified.
   const writer = job.dest.writer({ digest: blob.source, size: blob.size }, { signal, syncDir: false });
   const tap = new Tap((n) => job.report('writing', n));
   job.report('reading', 0);
   try {
     // The writer hashes what it gets and refuses to commit bytes that are not the digest.
-    await pipeline(src, tap, writer, { signal });
+    await pipeline(input, tap, writer, { signal });
   } catch (err) {
     await writer.abort();
     throw err;
@@ -239,17 +312,18 @@ async function copyBlob(job: BlobJob): Promise<BlobResult> {
 /**
  * Hard-links the source blob in. The check runs on the staged link in ingest/, which is the inode
  * that gets published: a remembered verification of the source file (same device, inode, size and
- * mtime; link(2) itself sets a new ctime), or a hash of it. The verification is then remembered
- * under the inode's new ctime, so the next export of the unchanged file skips the hashing again.
+ * mtime; link(2) itself sets a new ctime), the blob cache's own check of a download just made, or a
+ * hash of it. The verification is then remembered under the inode's new ctime, so the next export
+ * of the unchanged file skips the hashing again.
  */
-async function linkBlob(job: BlobJob): Promise<BlobResult> {
+async function linkBlob(job: BlobJob, src: SourceBlobFile): Promise<BlobResult> {
   const { blob, signal } = job;
-  const file = job.source.blobPath(blob.source);
+  const file = src.path;
   const st = await stat(file);
   if (st.size !== blob.size) throw wrongSize(file, blob.source, blob.size, st.size);
   job.report('reading', 0);
   const before = await fileKey(file);
-  const known = await remembered(job, before, blob.source);
+  const known = trusted(job, src) || (await remembered(job, before, blob.source));
   let hashed = 0;
   // The staged inode once verified, and when reading it began (the memo's racy-timestamp rule).
   const verified: { key: FileKey | null; from: bigint } = { key: null, from: 0n };
@@ -279,18 +353,37 @@ async function linkBlob(job: BlobJob): Promise<BlobResult> {
   return { outcome: 'linked', converted: null, bytesRead: hashed, bytesWritten: 0 };
 }
 
-async function convertBlob(job: BlobJob, target: Compression): Promise<BlobResult> {
+/** link(2) refused for a reason a copy does not have (another file system, too many links, a protected file). */
+function linkRefused(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code ?? (err as CacheError)?.details?.errno;
+  return code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP';
+}
+
+/** Hard link when the file shares the destination's device (and linking is allowed), else a copy. */
+async function linkOrCopy(job: BlobJob, src: SourceBlobFile): Promise<BlobResult> {
+  if (job.allowLink && (await stat(src.path)).dev === job.destDev) {
+    try {
+      return await linkBlob(job, src);
+    } catch (err) {
+      if (!linkRefused(err)) throw err;
+    }
+  }
+  return copyBlob(job, src);
+}
+
+async function convertBlob(job: BlobJob, target: Compression, src: SourceBlobFile): Promise<BlobResult> {
   const { blob, signal } = job;
   if (blob.actual === null) throw new CacheError('internal', `layer ${blob.source}: no compression known, cannot convert`);
   // The source digest is checked while streaming: a damaged blob fails at its end, before any commit.
-  const src = await job.source.readStream(blob.source, { signal, verify: true });
+  const input = createReadStream(src.path, { signal, highWaterMark: 1 << 20 });
   const diffHash = createHash('sha256');
   const readTap = new Tap((n) => job.report(n === 0 ? 'reading' : 'converting', n));
   const diffTap = new Tap(null, diffHash);
   const writer = job.dest.writer({}, { signal, syncDir: false });
   job.report('reading', 0);
   try {
-    await pipeline(src, readTap, createDecompressor(blob.actual), diffTap, createCompressor(target, job.level), writer, { signal });
+    const read = trusted(job, src) ? [input, readTap] : [input, new DigestCheck(src.path, blob.source, blob.size), readTap];
+    await pipeline([...read, createDecompressor(blob.actual), diffTap, createCompressor(target, job.level), writer], { signal });
   } catch (err) {
     await writer.abort();
     throw wrapCodecError(err, blob);
@@ -329,21 +422,28 @@ async function rememberVariant(store: ContentStore, source: string, target: Comp
   await store.setLabel(v.digest, Annotation.uncompressed, v.diffID);
 }
 
-/** A variant made by an earlier export, into this destination or kept next to the source. */
+/** A variant made by an earlier export, into this destination or kept next to the source layout. */
 async function findVariant(job: BlobJob, target: Compression): Promise<BlobResult | null> {
   const { blob } = job;
   const key = variantLabel(target, job.level);
   const mine = parseVariant(await job.dest.getLabel(blob.source, key), target);
   const here = mine && (blob.diffID === null || mine.diffID === blob.diffID) ? await usable(job, mine.digest, mine.size) : null;
   if (mine && here) return { outcome: 'exists', converted: mine, bytesRead: here.hashed, bytesWritten: 0 };
-  if (job.source.root === job.dest.root) return null;
-  const theirs = parseVariant(await job.source.getLabel(blob.source, key).catch(() => null), target);
+  const labels = job.sourceLabels;
+  if (!labels || resolve(labels.root) === resolve(job.dest.root)) return null;
+  const theirs = parseVariant(await labels.getLabel(blob.source, key).catch(() => null), target);
   if (!theirs || (blob.diffID !== null && theirs.diffID !== blob.diffID)) return null;
-  const info = await job.source.info(theirs.digest);
-  if (!info || info.size !== theirs.size) return null;
+  if (!(await job.blobs.has(theirs.digest, { signal: job.signal }))) return null;
   const variant: BlobPlan = { ...blob, source: theirs.digest, size: theirs.size, action: 'copy' };
   const sub: BlobJob = { ...job, blob: variant };
-  const got = job.sameDevice && job.allowLink ? await linkBlob(sub) : await copyBlob(sub);
+  let got: BlobResult;
+  try {
+    got = await withSource(sub, theirs.digest, theirs.size, (src) => linkOrCopy(sub, src));
+  } catch (err) {
+    // A label naming a variant of another size is stale: convert instead.
+    if (err instanceof CacheError && err.code === 'size-mismatch') return null;
+    throw err;
+  }
   await rememberVariant(job.dest, blob.source, target, job.level, theirs);
   return { ...got, outcome: 'reused', converted: theirs };
 }
@@ -356,10 +456,10 @@ export async function exportBlob(job: BlobJob): Promise<BlobResult> {
     const target = blob.target!;
     const found = await findVariant(job, target);
     if (found) return found;
-    return convertBlob(job, target);
+    return withSource(job, blob.source, blob.size, (src) => convertBlob(job, target, src));
   }
+  // Already in the target: nothing is fetched (a rerun of a pull downloads only what is missing).
   const here = await usable(job, blob.source, blob.size);
   if (here) return { outcome: 'exists', converted: null, bytesRead: here.hashed, bytesWritten: 0 };
-  if (job.sameDevice && job.allowLink) return linkBlob(job);
-  return copyBlob(job);
+  return withSource(job, blob.source, blob.size, (src) => linkOrCopy(job, src));
 }

@@ -107,7 +107,7 @@ export class ProgressTracker {
     this.changed();
   }
 
-  layer(blob: string, patch: Partial<Pick<LayerProgress, 'state' | 'bytesDone' | 'bytesTotal' | 'target' | 'error' | 'text'>>): void {
+  layer(blob: string, patch: Partial<Pick<LayerProgress, 'state' | 'bytesDone' | 'bytesTotal' | 'target' | 'error' | 'text' | 'origin' | 'resumedFrom'>>): void {
     const slot = this.byBlob.get(blob);
     if (!slot) return;
     const now = this.clock.now();

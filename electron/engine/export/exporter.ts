@@ -4,9 +4,12 @@
  * the tag in index.json. Crash safety comes from the order and the store: every blob appears whole
  * (ingest + fsync + rename) or not at all, and index.json changes last, atomically, under its lock,
  * so an interrupted export leaves the old index.json in force and the next run reuses what is done.
- * Every blob is verified before it is linked, copied or reused (export-blobs.ts). Nothing is written
- * outside the destination but the per-user record of verifications (verify-memo.ts): the source
- * layout is only read.
+ * Every blob is verified before it is linked, copied or reused (export-blobs.ts). Source blobs are
+ * read only through the opened source's `blobs` (sources/source-blobs.ts), so a registry source is
+ * pulled the same way: each layer downloads into the per-user blob cache (in parallel, bounded by
+ * the registry client's per-host limit; a killed pull resumes there), then is linked or copied.
+ * Nothing is written outside the destination but the per-user record of verifications
+ * (verify-memo.ts) and that blob cache: the source layout is only read.
  */
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -35,6 +38,7 @@ import { openContentStore } from '../store/content-store';
 import type { ContentStore } from '../store/content-store';
 import { CopyPool, WORKER_COPY_MIN_BYTES } from './copy-workers';
 import { exportBlob } from './export-blobs';
+import type { SourceBlobs } from '../sources/source-blobs';
 import { clearDeadIngests } from '../store/gc';
 import type { BlobOutcome, BlobResult, VerifyMode } from './export-blobs';
 import { ProgressTracker, systemClock } from './export-progress';
@@ -57,7 +61,7 @@ export interface ExportRun {
   allowLink?: boolean;
   /** Layers converted at once. Default: the CPU count, at least 2 (measured: two zstd streams use both cores). */
   convertConcurrency?: number;
-  /** Layers copied or linked at once (I/O bound). Default 4. */
+  /** Layers copied or linked at once (I/O bound). Default 4 for a local source, 8 for a registry (the client's per-host limit bounds the downloads). */
   copyConcurrency?: number;
   /** Worker threads that copy and hash large blobs. Default 2 (both cores). */
   copyWorkers?: number;
@@ -80,7 +84,8 @@ export function resolveForExport(options: ExportOptions): ResolvedExportOptions 
   return resolved;
 }
 
-async function sourceStore(opened: OpenedSource): Promise<ContentStore | null> {
+/** The source layout's store, read only for its variant labels (its blobs come through SourceBlobs). */
+async function sourceLabels(opened: OpenedSource): Promise<ContentStore | null> {
   return opened.layout ? openContentStore(opened.layout.dir) : null;
 }
 
@@ -106,22 +111,48 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
   if (rejected) throw rejected.reason;
 }
 
-/** Presence (stat now, not at open time) and magic-byte compression of every referenced blob. */
-async function gatherFacts(opened: OpenedSource, store: ContentStore | null, signal?: AbortSignal): Promise<Map<string, BlobFacts>> {
-  const blobs = [...new Set(opened.model.norm.layers.map((l) => l.blob))];
+/**
+ * Presence (checked now, not at open time) and magic-byte compression of every referenced blob.
+ * A local file is sniffed where it lies. A registry blob is not fetched to plan: its media type is
+ * taken as it is, and it is checked for presence (HEAD) only when `needPresence` (drop-missing, a
+ * preview): otherwise a missing one fails its download with the registry's answer.
+ */
+async function gatherFacts(opened: OpenedSource, blobs: SourceBlobs, needPresence: boolean, signal?: AbortSignal): Promise<Map<string, BlobFacts>> {
+  const sizes = new Map(opened.model.norm.layers.map((l) => [l.blob, opened.model.descriptors.get(l.blob)?.size ?? 0]));
   const facts = new Map<string, BlobFacts>();
-  await pool(blobs, 16, async (digest) => {
+  if (blobs.kind === 'registry') {
+    await pool([...sizes.keys()], needPresence ? 4 : 1, async (digest) => {
+      signal?.throwIfAborted();
+      facts.set(digest, { present: needPresence ? await blobs.has(digest, { signal }) : true, detected: null });
+    });
+    return facts;
+  }
+  await pool([...sizes.keys()], 16, async (digest) => {
     signal?.throwIfAborted();
-    const info = store ? await store.info(digest) : null;
-    const detected = info && info.size > 0 ? await sniffCompression(store!.blobPath(digest), signal) : null;
-    facts.set(digest, { present: info !== null, detected });
+    if (!(await blobs.has(digest, { signal }))) {
+      facts.set(digest, { present: false, detected: null });
+      return;
+    }
+    const size = sizes.get(digest) ?? 0;
+    let detected = null;
+    if (size > 0) {
+      // A local layout hands out its file without transferring anything; a wrong size is found at export time.
+      const file = await blobs.get({ digest, size }, { signal }).catch(() => null);
+      if (file) {
+        try {
+          detected = await sniffCompression(file.path, signal);
+        } finally {
+          await file.release();
+        }
+      }
+    }
+    facts.set(digest, { present: true, detected });
   });
   return facts;
 }
 
 async function planFor(opened: OpenedSource, resolved: ResolvedExportOptions, signal?: AbortSignal): Promise<ExportPlan> {
-  const store = await sourceStore(opened);
-  const facts = await gatherFacts(opened, store, signal);
+  const facts = await gatherFacts(opened, opened.blobs, true, signal);
   return planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null } });
 }
 
@@ -251,7 +282,8 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
   let lease: Lease | null = null;
   try {
     const { opened } = run;
-    const src = await sourceStore(opened);
+    const srcBlobs = opened.blobs;
+    const labels = await sourceLabels(opened);
     // Refuse a file as destination before reading anything big, but create nothing yet.
     const destStat = await stat(dest).catch(() => null);
     if (destStat && !destStat.isDirectory()) invalid(`destination ${dest} is a file, not a folder: give a new or existing folder for the OCI layout`, 'dest');
@@ -261,7 +293,7 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
       const note = describeLevel(resolved);
       if (note) tracker.line(note);
     }
-    const facts = await gatherFacts(opened, src, signal);
+    const facts = await gatherFacts(opened, srcBlobs, resolved.dropMissing, signal);
     const plan = planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null } });
     if (plan.missing.length > 0 && !resolved.dropMissing) {
       // BuildKit's Finalize stops at the first `missing blob`; listing them all saves round trips.
@@ -285,9 +317,12 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     // no live lease and is not running, the rule gc applies.
     await clearDeadIngests(dest).catch(() => undefined);
     const store = run.wrapDestStore ? run.wrapDestStore(rawDest) : rawDest;
-    const sameDevice = opened.layout !== null && (await stat(opened.layout.dir)).dev === (await stat(dest)).dev;
+    const destDev = (await stat(dest)).dev;
+    // Only a local layout's device is known before its blobs are fetched (a registry's land in the blob cache).
+    const sameDevice = opened.layout !== null && (await stat(opened.layout.dir)).dev === destDev;
+    const fromRegistry = srcBlobs.kind === 'registry';
     for (const b of plan.blobs) tracker.addLayer(b.source, b.size);
-    if (plan.blobs.some((b) => b.action === 'copy' && (!sameDevice || run.allowLink === false) && b.size >= WORKER_COPY_MIN_BYTES)) copyPool.warm();
+    if (!fromRegistry && plan.blobs.some((b) => b.action === 'copy' && (!sameDevice || run.allowLink === false) && b.size >= WORKER_COPY_MIN_BYTES)) copyPool.warm();
 
     const verify = verifyMode(run.options);
     const memo = run.verifyMemo === undefined ? openVerifyMemo() : run.verifyMemo;
@@ -305,9 +340,11 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
         try {
           result = await exportBlob({
             blob: b,
-            source: src!,
+            blobs: srcBlobs,
+            sourceLabels: labels,
+            sourceRoot: opened.layout?.dir ?? null,
             dest: store,
-            sameDevice,
+            destDev,
             allowLink: run.allowLink !== false,
             verify,
             memo,
@@ -315,6 +352,7 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
             signal,
             copyPool,
             report: (state, bytesDone) => tracker.layer(b.source, { state, ...(bytesDone === undefined ? {} : { bytesDone }) }),
+            onOrigin: (origin, resumedFrom) => tracker.layer(b.source, { origin, ...(resumedFrom === null ? {} : { resumedFrom }) }),
           });
         } catch (err) {
           if (signal.aborted) {
@@ -334,13 +372,15 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
         const key = result.outcome === 'copied' ? 'written' : result.outcome;
         counts[key]++;
         const target = result.converted?.digest ?? b.source;
-        tracker.layer(b.source, { state: OUTCOME_STATE[result.outcome], target, text: `writing layer ${target}` });
+        // Pulled from a registry, a layer ends `done` however it reached the target (a link from the blob cache is a detail).
+        const state = fromRegistry && result.outcome !== 'exists' ? 'done' : OUTCOME_STATE[result.outcome];
+        tracker.layer(b.source, { state, target, text: `writing layer ${target}` });
       };
       const converting = blobs.filter((b) => b.action === 'convert');
       const copying = blobs.filter((b) => b.action !== 'convert');
       const lanes = [
         pool(converting, run.convertConcurrency ?? Math.max(2, availableParallelism()), work),
-        pool(copying, run.copyConcurrency ?? 4, work),
+        pool(copying, run.copyConcurrency ?? (fromRegistry ? 8 : 4), work),
       ];
       // Every lane settles before we report: no stream is left writing after the export returns.
       const settled = await Promise.allSettled(lanes);

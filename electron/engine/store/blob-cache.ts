@@ -478,6 +478,9 @@ class PartialSink extends Writable {
     this.total = offset;
     this.done = new Promise<void>((resolve) => this.once('close', () => resolve()));
     this.onAbort = () => this.destroy(abortReason(signal) as Error);
+    // An abort may destroy the sink before the fetcher piped into it: the download learns of the
+    // abort from its signal, so that 'error' must not become an uncaught exception.
+    this.on('error', () => undefined);
     if (signal.aborted) queueMicrotask(this.onAbort);
     else signal.addEventListener('abort', this.onAbort, { once: true });
   }
@@ -498,6 +501,15 @@ class PartialSink extends Writable {
       },
       (err: unknown) => callback(err as Error),
     );
+  }
+
+  /**
+   * Chunks that queued up while a write was in flight go down in one write: network chunks are small,
+   * and one write per chunk made a 1 GiB pull much slower (measured 6.8–10.4 s against 4.7–5.5 s).
+   * The encoding is unused for Buffers.
+   */
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this._write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'latin1', callback);
   }
 
   private async writeAll(chunk: Buffer): Promise<void> {

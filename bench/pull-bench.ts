@@ -1,0 +1,160 @@
+/**
+ * Pulling from a registry, against real peers: Debian's distribution 2.8 on loopback holds a generated
+ * 1 GiB, 64-layer image-manifest cache (pushed with skopeo). Prints numbers and ratios; asserts nothing.
+ *   - pull into a folder: `cachescope export HOST/repo:tag DIR` (in process, a fresh blob cache per
+ *     run, so every layer is downloaded and verified) vs `skopeo copy docker://… oci:DIR:tag`;
+ *     target: Cachescope at least 1.5× faster by median;
+ *   - open a registry cache: requests made and bytes read (counted by a loopback proxy) vs
+ *     `skopeo inspect --raw` plus one config fetch; target: no more requests.
+ * Run: `npm run bench pull` (or `node --import tsx bench/pull-bench.ts`). CACHESCOPE_BENCH_GIB scales
+ * the cache (default 1), CACHESCOPE_BENCH_RUNS the runs per side (default 3).
+ */
+import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runExport } from '../electron/engine/export/exporter';
+import { openCacheSource } from '../electron/engine/sources/open-cache';
+import { createRegistryAccess } from '../electron/engine/sources/registry-source';
+import { generateCache } from '../scripts/cache-generator/generate';
+import type { GenerateOptions } from '../scripts/cache-generator/generate';
+import { pushFixture, skopeoInspectRaw, startProxy, startRegistry } from '../test/helpers/registry/index';
+
+const GIB = 1 << 30;
+const TARGET_BYTES = Number(process.env.CACHESCOPE_BENCH_GIB ?? 1) * GIB;
+const RUNS = Number(process.env.CACHESCOPE_BENCH_RUNS ?? 3);
+const LAYERS = 64;
+const REPO = 'bench/pull';
+const TAG = 'cache';
+
+const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(0)} MiB`;
+
+interface Timing {
+  best: number;
+  median: number;
+}
+
+function summarize(all: number[]): Timing {
+  const sorted = [...all].sort((a, b) => a - b);
+  return { best: sorted[0], median: sorted[Math.floor(sorted.length / 2)] };
+}
+
+/**
+ * `n` rounds of both sides, alternating (ours, then the peer), each run after `clean`: on a shared
+ * machine whose load drifts, interleaving keeps the two sides under the same conditions.
+ */
+async function timedPair(n: number, clean: () => Promise<void>, ours: () => Promise<void>, peer: () => void): Promise<[Timing, Timing]> {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (const [fn, into] of [[ours, a], [peer, b]] as const) {
+      await clean();
+      const t0 = performance.now();
+      await fn();
+      into.push(performance.now() - t0);
+    }
+  }
+  await clean();
+  return [summarize(a), summarize(b)];
+}
+
+function line(name: string, t: Timing, bytes: number): void {
+  const rate = (ms: number) => (bytes / (1 << 20) / (ms / 1000)).toFixed(0);
+  console.log(`${name.padEnd(58)} median ${(t.median / 1000).toFixed(2).padStart(6)} s (${rate(t.median).padStart(5)} MiB/s)  best ${(t.best / 1000).toFixed(2).padStart(6)} s`);
+}
+
+function sh(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}`);
+}
+
+/** One plain GET through the proxy (the "one config fetch" next to skopeo inspect). */
+function get(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(url, (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => (n += c.length));
+      res.on('end', () => resolve(n));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'cachescope-pull-bench-'));
+  const registry = await startRegistry();
+  const proxy = await startProxy(registry);
+  try {
+    const base: GenerateOptions = { seed: 'pull-bench', stages: 4, layersPerStage: 16, layers: LAYERS, layerBytes: 256 << 10, compression: 'gzip', form: 'image-manifest', withBlobs: true };
+    // Calibrate the content per layer so the compressed cache comes out near the target.
+    const probe = await generateCache(join(work, 'probe'), base);
+    const layerBytes = Math.round(base.layerBytes * (TARGET_BYTES / probe.blobBytes));
+    await rm(join(work, 'probe'), { recursive: true, force: true });
+    const src = join(work, 'src');
+    const gen = await generateCache(src, { ...base, layerBytes });
+    const t0 = performance.now();
+    await pushFixture(registry, src, `${REPO}:${TAG}`);
+    console.log(`generated ${gen.layerDescriptors.length} layer entries, ${gen.blobsWritten} blobs, ${mib(gen.blobBytes)} gzip; pushed with skopeo in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`cpus: ${spawnSync('nproc').stdout?.toString().trim()}; registry ${registry.host} (distribution 2.8, loopback, plain HTTP); ${RUNS} runs per side`);
+    await rm(src, { recursive: true, force: true });
+    const bytes = gen.blobBytes;
+    const ref = `${registry.host}/${REPO}:${TAG}`;
+
+    console.log(`\n-- pull ${mib(bytes)} / ${LAYERS} layers from the registry into a folder (fresh blob cache each run, runs alternating)`);
+    const dest = join(work, 'pulled');
+    const cacheDir = join(work, 'blob-cache');
+    const clean = async () => {
+      await rm(dest, { recursive: true, force: true });
+      await rm(cacheDir, { recursive: true, force: true });
+    };
+    const pull = async () => {
+      const access = createRegistryAccess({ blobCache: { root: cacheDir } });
+      try {
+        const opened = await openCacheSource(ref, { registry: access });
+        const r = await runExport({ opened, dest, options: {}, verifyMemo: null });
+        if (r.skipped || r.counts.linked + r.counts.written !== gen.blobsWritten) throw new Error(`pull incomplete: ${JSON.stringify(r.counts)}`);
+      } finally {
+        access.close();
+      }
+    };
+    const skopeo = () => sh('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${dest}:${TAG}`]);
+    const [ours, peer] = await timedPair(RUNS, clean, pull, skopeo);
+    line(`cachescope export ${REPO}:${TAG} DIR`, ours, bytes);
+    line('skopeo copy --src-tls-verify=false docker://… oci:DIR:tag', peer, bytes);
+    const med = peer.median / ours.median;
+    const bst = peer.best / ours.best;
+    console.log(`  ratio skopeo time / cachescope time: ${med.toFixed(2)} by median, ${bst.toFixed(2)} by best  (target ≥ 1.5: ${med >= 1.5 ? 'met' : 'NOT met'} by median)`);
+
+    console.log('\n-- open a registry cache: requests and bytes (counted at a loopback proxy)');
+    const viaProxy = `${proxy.host}/${REPO}:${TAG}`;
+    proxy.clear();
+    const access = createRegistryAccess({ blobCache: { root: cacheDir } });
+    try {
+      await openCacheSource(viaProxy, { registry: access });
+    } finally {
+      access.close();
+    }
+    const mine = proxy.requests();
+    proxy.clear();
+    await skopeoInspectRaw(proxy, `${REPO}:${TAG}`);
+    const inspected = proxy.requests();
+    const manifest = JSON.parse((await skopeoInspectRaw(registry, `${REPO}:${TAG}`)).toString('utf8')) as { config: { digest: string } };
+    proxy.clear();
+    await get(`${proxy.url}/v2/${REPO}/blobs/${manifest.config.digest}`);
+    const theirs = [...inspected, ...proxy.requests()];
+    const sum = (rs: { bytesOut: number }[]) => rs.reduce((n, r) => n + r.bytesOut, 0);
+    const show = (rs: { method: string; path: string; status: number }[]) => rs.map((r) => `${r.method} ${r.path.replace(/sha256:[0-9a-f]{64}/, (d) => d.slice(0, 19))} ${r.status}`).join(', ');
+    console.log(`cachescope open:                       ${mine.length} requests, ${sum(mine)} bytes  (${show(mine)})`);
+    console.log(`skopeo inspect --raw + 1 config fetch: ${theirs.length} requests, ${sum(theirs)} bytes  (${show(theirs)})`);
+    console.log(`  requests cachescope / peer: ${mine.length}/${theirs.length}  (target: no more: ${mine.length <= theirs.length ? 'met' : 'NOT met'})`);
+  } finally {
+    await proxy.stop();
+    await registry.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
