@@ -36,6 +36,11 @@ export interface VerifiedBlobOptions {
   host: string;
   /** Told when a dropped download resumes, with the offset it resumes from. */
   onResume?: (offset: number, reason: string) => void;
+  /**
+   * The caller hashes every byte itself and refuses the blob on a mismatch (the blob cache does,
+   * before it commits): skip our own hash so a download is hashed once, not twice. Sizes are still checked.
+   */
+  callerVerifies?: boolean;
 }
 
 /** `bytes N-M/T` → N (or null). */
@@ -155,7 +160,7 @@ export class VerifiedBlobStream extends Readable {
           if (this.delivered + chunk.length > size) {
             throw new CacheError('size-mismatch', `${this.options.action}: the registry sent more than the ${size} bytes the descriptor says`, { expected: size, field: 'size' });
           }
-          this.hash.update(chunk);
+          if (!this.options.callerVerifies) this.hash.update(chunk);
           this.delivered += chunk.length;
           if (!this.push(chunk)) await new Promise<void>((resolve) => (this.wake = resolve));
           if (this.destroyed) return;
@@ -177,6 +182,7 @@ export class VerifiedBlobStream extends Readable {
         await this.options.clock.sleep(backoffDelay(failures - 1, this.options.policy, this.options.clock.random), this.controller.signal);
       }
     }
+    if (this.options.callerVerifies) return;
     const actual = `${parseDigest(this.desc.digest).algorithm}:${this.hash.digest('hex')}`;
     if (actual !== this.desc.digest) {
       throw new CacheError('digest-mismatch', `${this.options.action}: the bytes are ${actual}, not ${this.desc.digest}`, { expected: this.desc.digest, actual, field: 'digest' });

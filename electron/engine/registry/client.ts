@@ -78,6 +78,8 @@ export interface OpenBlobOptions extends CallOptions {
   resume?: BlobResume;
   /** Told when a dropped connection is resumed with Range. */
   onResume?: (offset: number, reason: string) => void;
+  /** The caller hashes every byte and refuses a mismatch itself (the blob cache): the stream skips its own hash. */
+  callerVerifies?: boolean;
 }
 
 export interface FetchBlobOptions extends OpenBlobOptions {
@@ -264,7 +266,7 @@ export class RegistryClient {
     const offset = options.resume?.offset ?? 0;
     const first = offset >= desc.size ? undefined : await open(offset, options.signal ?? new AbortController().signal);
     if (first && first.status !== 200 && first.status !== 206) throw this.answerError(what, repo, first, await first.text());
-    return new VerifiedBlobStream(desc, open, { signal: options.signal, resume: options.resume, policy: this.policy, clock: this.clock, action: what, host: repo.registry, onResume: options.onResume }, first);
+    return new VerifiedBlobStream(desc, open, { signal: options.signal, resume: options.resume, policy: this.policy, clock: this.clock, action: what, host: repo.registry, onResume: options.onResume, callerVerifies: options.callerVerifies === true }, first);
   }
 
   /** Streams a blob into `writable`; resolves only after the bytes are verified and the writable finished. */

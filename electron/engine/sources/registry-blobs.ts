@@ -27,7 +27,9 @@ export function registrySourceBlobs(client: RegistryClient, repo: RepositoryRef,
       const blob = await cache.get(
         desc.digest,
         desc.size,
-        (offset, sink, signal, resume) => client.fetchBlob(repo, desc, sink, { signal, resume: offset > 0 ? resume : undefined }).then(() => undefined),
+        // The blob cache hashes every byte (the resumed prefix too) and commits only a match, so the
+        // client need not hash the same bytes a second time.
+        (offset, sink, signal, resume) => client.fetchBlob(repo, desc, sink, { signal, resume: offset > 0 ? resume : undefined, callerVerifies: true }).then(() => undefined),
         { signal: options.signal, onProgress: onProgress ? (p) => onProgress(progressOf(p)) : undefined },
       );
       return { digest: blob.digest, size: blob.size, path: blob.path, outcome: blob.outcome, resumedFrom: blob.resumedFrom, release: () => blob.release() };

@@ -66,6 +66,19 @@ describe('blob downloads are verified before anyone hears "done"', () => {
     c.close();
   });
 
+  it('with callerVerifies leaves the hash to the caller (the blob cache), but still enforces the size', async () => {
+    const bad = Buffer.from(blob);
+    bad[5000] ^= 1;
+    const s = await blobServer((_r, i, res) => res.writeHead(200).end(i === 0 ? bad : Buffer.concat([blob, Buffer.from('x')])));
+    const c = client();
+    const out = sink();
+    await c.fetchBlob({ registry: s.host, repository: 'r' }, desc, out.w, { callerVerifies: true });
+    assert.equal(out.finished(), true, 'the caller gets the bytes and judges them itself');
+    const tooLong = sink();
+    await assert.rejects(c.fetchBlob({ registry: s.host, repository: 'r' }, desc, tooLong.w, { callerVerifies: true }), (err: unknown) => err instanceof CacheError && err.code === 'size-mismatch');
+    c.close();
+  });
+
   it('refuses more bytes than the descriptor says', async () => {
     const s = await blobServer((_r, _i, res) => res.writeHead(200).end(Buffer.concat([blob, Buffer.from('x')])));
     const c = client();
