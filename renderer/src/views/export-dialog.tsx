@@ -350,7 +350,7 @@ function ExportForm({ cacheId }: { cacheId: string }) {
 
 const FINAL_STATES = new Set(['done', 'exists', 'linked']);
 /** States in which bytes move, so a speed means something. */
-const ACTIVE_STATES = new Set(['reading', 'converting', 'writing']);
+const ACTIVE_STATES = new Set(['reading', 'converting', 'writing', 'downloading']);
 
 function layerFraction(l: LayerProgress): number {
   if (l.bytesTotal > 0) return l.bytesDone / l.bytesTotal;
