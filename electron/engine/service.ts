@@ -35,6 +35,23 @@ export function createService(options: ServiceOptions): Service {
     return entry;
   };
   const exportHandlers = createExportHandlers({ opened, emit: options.emit });
+  // Reads of layer blobs in flight, by the caller's requestId, so cancelLayerFiles can stop one.
+  const reads = new Map<string, AbortController>();
+  const cancellable = async <T>(requestId: string | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const controller = new AbortController();
+    if (requestId !== undefined) {
+      if (reads.has(requestId)) throw new CacheError('bad-request', `requestId ${requestId} is already in use`);
+      reads.set(requestId, controller);
+    }
+    try {
+      return await work(controller.signal);
+    } catch (err) {
+      if (controller.signal.aborted) throw new CacheError('cancelled', 'cancelled: the layer files were not read to the end');
+      throw err;
+    } finally {
+      if (requestId !== undefined) reads.delete(requestId);
+    }
+  };
   const env = options.env ?? process.env;
   // One client per registry request: a login or logout in between is seen at once, and no token outlives it.
   const withClient = async <T>(work: (client: RegistryClient) => Promise<T>): Promise<T> => {
@@ -91,6 +108,33 @@ export function createService(options: ServiceOptions): Service {
       const { diffOpened } = await import('./sources/diff-opened');
       return diffOpened(left, right);
     },
+    async openLayerFiles({ cacheId, layer, record, view, requestId }) {
+      const source = opened(cacheId);
+      // Registered before the first await, so a cancel sent right after the request always finds it.
+      return cancellable(requestId, async (signal) => {
+        const { layerFiles } = await import('./contents/layer-files-wire');
+        return layerFiles(source, layer !== undefined ? { layer } : { record }, view, signal);
+      });
+    },
+    async cancelLayerFiles({ requestId }) {
+      const controller = reads.get(requestId);
+      controller?.abort();
+      return { cancelled: controller !== undefined };
+    },
+    async resultWaste({ cacheId, record, requestId }) {
+      const source = opened(cacheId);
+      return cancellable(requestId, async (signal) => {
+        const { resultWaste } = await import('./contents/layer-files-wire');
+        return resultWaste(source, record, signal);
+      });
+    },
+    async divergenceFiles({ a, b, leaf, requestId }) {
+      const [left, right] = [opened(a), opened(b)];
+      return cancellable(requestId, async (signal) => {
+        const { divergenceFilesOf } = await import('./contents/layer-files-wire');
+        return divergenceFilesOf(left, right, leaf, signal);
+      });
+    },
     async pickDirectory() {
       // Browser mode has no native folder picker; the UI falls back to its text field.
       return { path: null };
@@ -116,6 +160,7 @@ export function createService(options: ServiceOptions): Service {
     },
     async dispose() {
       await exportHandlers.cancelAll();
+      for (const controller of reads.values()) controller.abort();
       caches.clear();
     },
   };

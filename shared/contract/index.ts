@@ -2,6 +2,8 @@ export type { ContractError, ErrorCode, Outcome } from './errors';
 export { CacheError, toContractError } from './errors';
 export type { Requests, RequestName, Params, Result, StartupInfo, OpenedCache, Generation, VerifyReport, VerifyProblem, GcReport, GcOutcome, RegistryTagRow, RegistryTagForm, RegistryTagKind, RegistryTagsResult, RegistryDeleteResult } from './requests';
 export { REQUEST_NAMES } from './requests';
+export type { DivergenceFilesResult, FileRow, InefficientFile, LayerFilesResult, LayerFilesView, WasteSummary } from './layer-files';
+export { MAX_WIRE_ROWS } from './layer-files';
 export type { Events, EventName, ExportFinished, LayoutChanged } from './events';
 export { EVENT_NAMES, CHANNEL_PREFIX, EVENT_CHANNEL, requestChannel } from './events';
 export { validateParams, validateExportOptions, isRequestName } from './validate';

@@ -3,6 +3,7 @@ import type { CacheView } from '../cache/view-types';
 import type { CacheDiff } from '../diff/types';
 import type { ExportOptions, ExportPreview, ExportProgress } from '../export/types';
 import type { ExportFinished } from './events';
+import type { DivergenceFilesResult, LayerFilesResult, LayerFilesView, WasteSummary } from './layer-files';
 
 export interface StartupInfo {
   /** The source opened at start (CLI argument or the bundled demo), or null. */
@@ -139,6 +140,16 @@ export interface Requests {
   registryLogin: { params: { registry: string; username: string; password: string }; result: { loggedInAs: string } };
   registryLogout: { params: { registry: string }; result: { loggedOut: boolean } };
   registryStatus: { params: { registry: string }; result: { loggedInAs: string | null } };
+  /**
+   * The files of a layer entry's chain (`layer`) or a record's result (`record`): reads the blobs (or
+   * their cached listings). `requestId`, chosen by the caller, lets `cancelLayerFiles` stop the read.
+   */
+  openLayerFiles: { params: { cacheId: string; layer?: number; record?: number; view: LayerFilesView; requestId?: string }; result: LayerFilesResult };
+  cancelLayerFiles: { params: { requestId: string }; result: { cancelled: boolean } };
+  /** The waste of a record's result (reads its chain's blobs or cached listings). */
+  resultWaste: { params: { cacheId: string; record: number; requestId?: string }; result: WasteSummary };
+  /** The files that differ at a divergence of diffCaches(a, b), named by its leaf. */
+  divergenceFiles: { params: { a: string; b: string; leaf: number; requestId?: string }; result: DivergenceFilesResult };
 }
 
 export type RequestName = keyof Requests;
@@ -165,4 +176,8 @@ export const REQUEST_NAMES = [
   'registryLogin',
   'registryLogout',
   'registryStatus',
+  'openLayerFiles',
+  'cancelLayerFiles',
+  'resultWaste',
+  'divergenceFiles',
 ] as const satisfies readonly RequestName[];

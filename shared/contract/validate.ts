@@ -26,6 +26,14 @@ function str(obj: Record<string, unknown>, key: string, optional = false): strin
   return value;
 }
 
+/** A non-negative integer index (a layer entry, a record). */
+function index(obj: Record<string, unknown>, key: string, optional = false): number | undefined {
+  const value = obj[key];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new CacheError('bad-request', `"${key}" must be a non-negative integer`);
+  return value;
+}
+
 function bool(obj: Record<string, unknown>, key: string): boolean {
   const value = obj[key];
   if (typeof value !== 'boolean') throw new CacheError('bad-request', `"${key}" must be a boolean`);
@@ -127,6 +135,27 @@ const VALIDATORS: { [N in RequestName]: Validator<N> } = {
   },
   registryLogout: (raw) => ({ registry: registryName(object(raw, ['registry']), 'registry') }),
   registryStatus: (raw) => ({ registry: registryName(object(raw, ['registry']), 'registry') }),
+  openLayerFiles: (raw) => {
+    const o = object(raw, ['cacheId', 'layer', 'record', 'view', 'requestId']);
+    const layer = index(o, 'layer', true);
+    const record = index(o, 'record', true);
+    if ((layer === undefined) === (record === undefined)) throw new CacheError('bad-request', 'give exactly one of "layer" and "record"');
+    const view = o.view;
+    if (view !== 'entries' && view !== 'squash' && view !== 'changes') throw new CacheError('bad-request', '"view" must be entries, squash or changes');
+    const requestId = str(o, 'requestId', true);
+    return { cacheId: str(o, 'cacheId')!, ...(layer !== undefined ? { layer } : { record: record! }), view, ...(requestId !== undefined ? { requestId } : {}) };
+  },
+  cancelLayerFiles: (raw) => ({ requestId: str(object(raw, ['requestId']), 'requestId')! }),
+  resultWaste: (raw) => {
+    const o = object(raw, ['cacheId', 'record', 'requestId']);
+    const requestId = str(o, 'requestId', true);
+    return { cacheId: str(o, 'cacheId')!, record: index(o, 'record')!, ...(requestId !== undefined ? { requestId } : {}) };
+  },
+  divergenceFiles: (raw) => {
+    const o = object(raw, ['a', 'b', 'leaf', 'requestId']);
+    const requestId = str(o, 'requestId', true);
+    return { a: str(o, 'a')!, b: str(o, 'b')!, leaf: index(o, 'leaf')!, ...(requestId !== undefined ? { requestId } : {}) };
+  },
   pickDirectory: (raw) => {
     const o = object(raw ?? {}, ['title']);
     const title = str(o, 'title', true);

@@ -2,6 +2,7 @@
 import type { CacheView } from '../../../shared/cache/view-types';
 import { selectionStore, useSelection } from '../stores/selection-store';
 import { CopyButton } from './digest';
+import { FilesPanel } from '../views/files-panel';
 
 export function DetailPane({ cacheId, view }: { cacheId: string; view: CacheView }) {
   const selection = useSelection((s) => (s.selection && s.selection.cacheId === cacheId ? s.selection : null));
@@ -20,7 +21,8 @@ export function DetailPane({ cacheId, view }: { cacheId: string; view: CacheView
           ×
         </button>
       </div>
-      <pre className="raw detail-json" data-testid="detail-json">
+      {selection.kind === 'layer' && <FilesPanel key={`${cacheId}:${selection.index}`} cacheId={cacheId} target={{ layer: selection.index }} />}
+      <pre className="raw detail-json" data-testid="detail-json" tabIndex={0} aria-label="Raw JSON">
         {json}
       </pre>
     </aside>

@@ -14,6 +14,7 @@ import type { OpenCache } from '../stores/caches-store';
 import { diffStore, useDiff } from '../stores/diff-store';
 import type { BlobCategory } from '../stores/diff-store';
 import { RecordGraph as RecordGraphPicture } from './record-graph';
+import { DivergenceFiles } from './divergence-files';
 
 /** Digest first: two generations of one folder differ only there. */
 function optionLabel(c: OpenCache): string {
@@ -448,6 +449,7 @@ export function DiffView() {
               </ol>
             )}
             {current && <DivergenceDetail d={current} a={cacheA.view} b={cacheB.view} />}
+            {current && <DivergenceFiles key={`${cacheA.cacheId}:${cacheB.cacheId}:${current.leaf}`} a={cacheA.cacheId} b={cacheB.cacheId} leaf={current.leaf} />}
           </section>
           <section className="card diff-graph-card" data-testid="diff-graph">
             <h3>

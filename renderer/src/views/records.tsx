@@ -9,6 +9,8 @@ import { formatBytes, plural, short } from '../format';
 import { select, useSelectedIndex } from '../stores/selection-store';
 import { useState } from 'react';
 import { RecordGraph } from './record-graph';
+import { FilesPanel } from './files-panel';
+import { WastePanel } from './waste-panel';
 
 /** Which layer entry a record's result ends at, or null without a usable result. */
 function resultTip(r: RecordRow): number | null {
@@ -133,6 +135,12 @@ export function RecordDetail({ view, record, cacheId }: { view: CacheView; recor
           )}
         </div>
       </div>
+      {record.stack.length > 0 && (
+        <div className="cols record-files">
+          <FilesPanel key={`${cacheId}:${record.index}`} cacheId={cacheId} target={{ record: record.index }} />
+          <WastePanel cacheId={cacheId} record={record.index} />
+        </div>
+      )}
     </div>
   );
 }

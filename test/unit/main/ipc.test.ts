@@ -29,6 +29,10 @@ const VALID: { [N in RequestName]: Params<N> } = {
   registryLogin: { registry: 'registry.example:5000', username: 'alice', password: 'secret' },
   registryLogout: { registry: 'registry.example:5000' },
   registryStatus: { registry: 'registry.example:5000' },
+  openLayerFiles: { cacheId: 'c1', layer: 2, view: 'squash', requestId: 'r1' },
+  cancelLayerFiles: { requestId: 'r1' },
+  resultWaste: { cacheId: 'c1', record: 3 },
+  divergenceFiles: { a: 'c1', b: 'c2', leaf: 4 },
 };
 
 type Call = { name: string; params: unknown };

@@ -1,0 +1,54 @@
+/** "Show files that changed" on a diff divergence: the files that differ in the layers B rebuilt (reads their blobs). */
+import type { DivergenceFilesResult } from '../../../shared/contract/index';
+import { divergenceKey, filesStore, useSlot } from '../stores/files-store';
+
+const SHOWN = 200;
+
+export function DivergenceFiles({ a, b, leaf }: { a: string; b: string; leaf: number }) {
+  const key = divergenceKey(a, b, leaf);
+  const slot = useSlot<DivergenceFilesResult>(key);
+  const result = slot?.result;
+  return (
+    <section className="divergence-files" data-testid="divergence-files" aria-label="Files that changed at this divergence">
+      <div className="files-head">
+        <h4>Files that changed</h4>
+        {slot?.busy ? (
+          <>
+            <span className="busy" role="status">
+              Reading the rebuilt layers…
+            </span>
+            <button type="button" onClick={() => void filesStore.getState().cancel(key)}>
+              Cancel
+            </button>
+          </>
+        ) : (
+          <button type="button" onClick={() => void filesStore.getState().openDivergence(a, b, leaf)} data-testid="divergence-files-open" title="Reads the layer blobs A and B hold at the rebuilt chain positions">
+            {result ? 'Read again' : 'Show files that changed'}
+          </button>
+        )}
+      </div>
+      {slot?.error && (
+        <p className="error-text small" role="alert">
+          {slot.error}
+        </p>
+      )}
+      {result && (
+        <>
+          <p className="small" data-testid="divergence-files-text">
+            {result.text.charAt(0).toUpperCase() + result.text.slice(1)}.
+          </p>
+          {result.paths.length > 0 && (
+            <ul className="divergence-paths" data-testid="divergence-paths">
+              {result.paths.slice(0, SHOWN).map((p) => (
+                <li key={p}>
+                  <code>{p}</code>
+                </li>
+              ))}
+              {result.paths.length > SHOWN && <li className="muted">… {result.paths.length - SHOWN} more</li>}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
