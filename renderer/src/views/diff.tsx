@@ -289,7 +289,7 @@ function RecordGraph({ diff, b }: { diff: CacheDiff; b: CacheView }) {
   return (
     <section className="card graph-card">
       <h3>
-        B's record graph <span className="muted small">matched records dimmed · rebuilt ones marked · divergences highlighted</span>
+        B's records as a list <span className="muted small">the same marks in dependency order: matched records dimmed · rebuilt ones marked · divergences highlighted</span>
       </h3>
       <div className="legend small">
         <span className="lg lg-matched">matched in A</span>
