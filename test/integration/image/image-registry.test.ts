@@ -1,0 +1,61 @@
+/**
+ * Image export to a registry (a real distribution registry): layers, config and manifest are pushed;
+ * skopeo inspects the pushed image (our diff_ids and history), copies it to a docker-archive, and the
+ * pushed image opens back as an inline-cache source with the same subgraph.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startRegistry } from '../../helpers/registry/index';
+import type { RunningRegistry } from '../../helpers/registry/index';
+import { REPO } from '../../helpers/fixtures';
+import { writeBusyboxCache } from './busybox-cache';
+import type { BusyboxCache } from './busybox-cache';
+
+const CLI = join(REPO, 'bin', 'cachescope.mjs');
+
+function run(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, CACHESCOPE_CLI: 'source' }, timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout ?? '', text: `${r.stdout}${r.stderr}` };
+}
+
+let tmp: string;
+let registry: RunningRegistry;
+let bb: BusyboxCache;
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'cachescope-image-registry-'));
+  registry = await startRegistry();
+  bb = await writeBusyboxCache(join(tmp, 'cache'));
+});
+after(async () => {
+  await registry?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('cachescope image → registry', () => {
+  it('pushes the image; skopeo reads it and copies it to a docker-archive; it opens back as inline cache', () => {
+    const ref = `${registry.host}/team/app:v1`;
+    const r = run(process.execPath, [CLI, 'image', bb.dir, '--record', String(bb.resultRecord), '--dest', ref, '--inline-cache', '--json']);
+    assert.equal(r.status, 0, r.text);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    const raw = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${ref}`]).stdout);
+    assert.equal(raw.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(raw.config.digest, result['containerimage.config.digest']);
+    const cfg = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', '--config', `docker://${ref}`]).stdout);
+    assert.deepEqual(cfg.rootfs.diff_ids, bb.diffIDs);
+    assert.equal(cfg.history.length, 3);
+    const archive = join(tmp, 'copy.tar');
+    const c = run('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${archive}:app:v1`]);
+    assert.equal(c.status, 0, c.text);
+    const back = run(process.execPath, [CLI, 'inspect', ref, '--json']);
+    assert.equal(back.status, 0, back.text);
+    const view = JSON.parse(back.stdout);
+    assert.equal(view.variant, 'inline');
+    assert.equal(view.summary.records, 5);
+    assert.deepEqual(view.records.find((x: { digest: string }) => x.digest === view.records[4].digest).results.map((x: { layer: number }) => x.layer), [2]);
+  });
+});
