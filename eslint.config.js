@@ -9,7 +9,7 @@ const fence = (group, message) => ({ group, message });
 const noNode = (message) => nodeBuiltinNames.map((name) => ({ name, message }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'build/**', 'release/**', 'test-results/**', '.bench/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'build/**', 'release/**', 'test-results/**', '.bench/**', '.stryker-tmp/**', 'reports/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts', '**/*.tsx'],

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // `npm test`: typecheck, lint, build, then the unit, integration and end-to-end suites (node:test),
-// ending with one `N passed, N failed` line that sums every suite.
+// ending with one `N passed, N failed, N skipped` line that sums every suite. Under CI (CI=true) a
+// suite that did not run (missing system package, crashed runner, no tests) is a failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { missingPackages, installPackages } from './system-packages.mjs';
+import { isCI, suiteOutcome } from './suite-outcome.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ci = process.env.CI === 'true' || process.env.CI === '1';
+const ci = isCI(process.env);
 const args = process.argv.slice(2);
 const onlySuites = args.filter((a) => !a.startsWith('-'));
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -41,13 +43,18 @@ function findTests(dir) {
   return out.sort();
 }
 
-function runSuite(name, dir, extraEnv = {}) {
+function recordOutcome(name, outcome) {
+  record(name, outcome.passed, outcome.failed, outcome.skipped, outcome.note);
+}
+
+function runSuite(name, dir, lacking = []) {
   const files = findTests(join(root, dir));
-  if (files.length === 0) {
-    record(name, 0, 0, 0, 'no test files');
+  if (files.length === 0 || lacking.length > 0) {
+    recordOutcome(name, suiteOutcome({ ci, files: files.length, lacking }));
     return Promise.resolve();
   }
   console.log(`\n=== ${name}: ${files.length} files`);
+  const fileNames = files.map((f) => relative(root, f));
   const tapFile = join(mkdtempSync(join(tmpdir(), 'cachescope-tap-')), 'out.tap');
   const child = spawn(
     process.execPath,
@@ -57,25 +64,35 @@ function runSuite(name, dir, extraEnv = {}) {
       '--test-concurrency=2',
       '--test-reporter=spec', '--test-reporter-destination=stdout',
       '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
-      ...files.map((f) => relative(root, f)),
+      ...fileNames,
     ],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, ...extraEnv } },
+    { cwd: root, stdio: 'inherit', env: process.env },
   );
   return new Promise((resolve) => {
-    child.on('exit', (code) => {
+    let done = false;
+    const finish = (end) => {
+      if (done) return;
+      done = true;
       const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
-      const count = (key) => Number((tap.match(new RegExp(`^# ${key} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
-      let failed = count('fail') + count('cancelled');
-      if (code !== 0 && failed === 0) failed = 1;
-      record(name, count('pass'), failed, count('skipped') + count('todo'));
+      recordOutcome(name, suiteOutcome({ ci, files: files.length, fileNames: files, tap, ...end }));
       resolve();
-    });
+    };
+    child.on('error', (err) => finish({ spawnError: err.message }));
+    child.on('close', (code, signal) => finish({ exitCode: code, signal }));
   });
 }
 
+const SUITES = ['typecheck', 'lint', 'build', 'unit', 'integration', 'e2e'];
+const unknown = onlySuites.filter((s) => !SUITES.includes(s));
+if (unknown.length > 0) {
+  // A misspelt suite would otherwise run nothing and still end green.
+  console.error(`unknown suite ${unknown.join(', ')}: choose from ${SUITES.join(', ')}`);
+  console.log('0 passed, 1 failed, 0 skipped');
+  process.exit(1);
+}
 const wanted = (suite) => onlySuites.length === 0 || onlySuites.includes(suite);
 
-// System packages: installed when we can (root on Debian), a failure under CI, otherwise a skip.
+// System packages: installed when we can (root on Debian); a suite still lacking one fails under CI, else skips.
 const missing = missingPackages();
 if (missing.length > 0) {
   console.log(`missing system packages: ${missing.map((m) => m.pkg).join(' ')}`);
@@ -86,20 +103,11 @@ const missingFor = (suite) => stillMissing.filter((m) => m.suites.includes(suite
 
 if (wanted('typecheck')) runStep('typecheck', process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b', '--pretty']);
 if (wanted('lint')) runStep('lint', process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings=0', '.']);
-const needsBuild = wanted('e2e') || wanted('integration');
+const needsBuild = wanted('build') || wanted('e2e') || wanted('integration');
 if (needsBuild) runStep('build', process.execPath, [join(root, 'scripts/build.mjs')]);
 
-if (wanted('unit')) await runSuite('unit', 'test/unit');
-for (const suite of ['integration', 'e2e']) {
-  if (!wanted(suite)) continue;
-  const lacking = missingFor(suite);
-  if (lacking.length > 0) {
-    const names = lacking.map((m) => m.pkg).join(' ');
-    if (ci) record(suite, 0, 1, 0, `missing system packages under CI: ${names}`);
-    else record(suite, 0, 0, 1, `skipped: missing system packages ${names} (apt-get install ${names})`);
-    continue;
-  }
-  await runSuite(suite, `test/${suite}`);
+for (const suite of ['unit', 'integration', 'e2e']) {
+  if (wanted(suite)) await runSuite(suite, `test/${suite}`, missingFor(suite).map((m) => m.pkg));
 }
 
 console.log('\n=== summary');

@@ -1,6 +1,6 @@
 /**
- * Exports checked by real peers: skopeo copies image-manifest exports, oci-image-tool validates the
- * index.json, and the zstd CLI decompresses converted layers to tars whose sha256 is the diffID.
+ * Exports checked by real peers: skopeo copies image-manifest exports, oci-image-tool validates
+ * index.json and the cache manifest at its own type (forms-peers.test.ts covers every form), and the zstd CLI decompresses converted layers to tars whose sha256 is the diffID.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,9 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runExport } from '../../../electron/engine/exporter';
-import { openCacheSource } from '../../../electron/engine/open-cache';
-import type { OpenedSource } from '../../../electron/engine/open-cache';
+import { runExport } from '../../../electron/engine/export/exporter';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
+import type { OpenedSource } from '../../../electron/engine/sources/open-cache';
 import type { ExportOptions } from '../../../shared/export/types';
 import { Annotation, MediaType } from '../../../shared/oci/media-types';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../../shared/oci/types';
@@ -45,7 +45,7 @@ const VARIANTS: [string, ExportOptions][] = [
 
 describe('export checked by real peers', () => {
   for (const [name, options] of VARIANTS) {
-    it(`${name}: oci-image-tool validates index.json${options['image-manifest'] === false || options['oci-mediatypes'] === false ? '' : ', skopeo copies it'}`, async () => {
+    it(`${name}: oci-image-tool validates index.json and the manifest${options['image-manifest'] === false || options['oci-mediatypes'] === false ? '' : ', skopeo copies it'}`, async () => {
       const dest = join(tmp, name.replace(/\W+/g, '-'));
       const tag = 'v1';
       const result = await runExport({ opened: source, dest, options: { ...options, tag } });
@@ -54,9 +54,12 @@ describe('export checked by real peers', () => {
       const v = sh('oci-image-tool', ['validate', '--type', 'imageIndex', join(dest, 'index.json')]);
       assert.equal(v.status, 0, `oci-image-tool: ${v.stdout}${v.stderr}`);
       assert.match(v.stdout, /Validation succeeded/);
+      // The cache manifest itself, at its own type: an image manifest, or an index (OCI or Docker list).
+      const manifestType = result.descriptor!.mediaType === MediaType.ociManifest ? 'manifest' : 'imageIndex';
+      const vm = sh('oci-image-tool', ['validate', '--type', manifestType, join(dest, 'blobs', 'sha256', result.descriptor!.digest.slice(7))]);
+      assert.equal(vm.status, 0, `oci-image-tool --type ${manifestType}: ${vm.stdout}${vm.stderr}`);
+      assert.match(vm.stdout, /Validation succeeded/);
       if (result.descriptor!.mediaType === MediaType.ociManifest) {
-        const vm = sh('oci-image-tool', ['validate', '--type', 'manifest', join(dest, 'blobs', 'sha256', result.descriptor!.digest.slice(7))]);
-        assert.equal(vm.status, 0, `oci-image-tool manifest: ${vm.stdout}${vm.stderr}`);
         const other = `${dest}-skopeo`;
         const c = sh('skopeo', ['copy', '--quiet', `oci:${dest}:${tag}`, `oci:${other}:${tag}`]);
         assert.equal(c.status, 0, `skopeo copy: ${c.stderr}`);

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { openCacheSource } from '../../../electron/engine/open-cache';
-import type { OpenedSource } from '../../../electron/engine/open-cache';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
+import type { OpenedSource } from '../../../electron/engine/sources/open-cache';
 import { assembleCache } from '../../../shared/cache/model';
 import { parseCacheConfig } from '../../../shared/cache/parse-config';
 import { resolveExportOptions } from '../../../shared/export/options';
@@ -309,3 +309,60 @@ function stackSignatureOf(norm: ReturnType<typeof parseCacheConfig>): string {
     records: norm.records.map((r) => ({ digest: r.digest, layers: r.results, chains: r.chains, inputs: r.inputs.map((s) => s.map((x) => (x.selector ? { selector: x.selector, link: x.link } : { link: x.link }))) })),
   });
 }
+
+describe('export plan: Docker form (oci-mediatypes=false) keeps each layer a Docker type for its own compression', () => {
+  // BuildKit's ConvertAllLayerMediaTypes(oci=false): tar -> diff.tar, tar+gzip -> diff.tar.gzip, and
+  // tar+zstd -> diff.tar.zstd (containerd's non-standard Docker zstd type); never an OCI type in a list.
+  const DOCKER_FOR: Record<string, string> = {
+    [MediaType.ociLayer]: MediaType.dockerLayer,
+    [MediaType.ociLayerGzip]: MediaType.dockerLayerGzip,
+    [MediaType.ociLayerZstd]: MediaType.dockerLayerZstd,
+  };
+  const SOURCES = [
+    ['buildkit-v0.24-uncompressed', [MediaType.dockerLayer]],
+    ['buildkit-v0.24-mixed-gzip-zstd', [MediaType.dockerLayerGzip, MediaType.dockerLayerZstd]],
+  ] as const;
+
+  for (const [name, expectedTypes] of SOURCES) {
+    it(`${name}: no conversion, every layer of the manifest list is its Docker counterpart`, async () => {
+      const o = await openCacheSource(join(FIXTURES, name));
+      const { plan: p, manifest, config } = documents(o, { 'oci-mediatypes': false });
+      assert.equal(p.blobs.filter((b) => b.action === 'convert').length, 0, 'nothing converted');
+      // The config is the source's: same layers, same blobs, only the manifest's media types change.
+      assert.equal(config.text, o.texts.config);
+      const m = JSON.parse(manifest) as { mediaType: string; manifests: Descriptor[] };
+      assert.equal(m.mediaType, MediaType.dockerManifestList);
+      const layers = m.manifests.slice(0, -1);
+      assert.equal(layers.length, o.model.norm.layers.length);
+      for (const d of layers) {
+        const src = o.model.descriptors.get(d.digest)!;
+        assert.ok(src, `${d.digest} is a source blob (not converted)`);
+        assert.equal(d.mediaType, DOCKER_FOR[src.mediaType], `${d.digest}: ${src.mediaType} in a Docker list`);
+        assert.ok(d.mediaType.startsWith('application/vnd.docker.image.rootfs.'), `${d.digest}: ${d.mediaType} is not a Docker layer type`);
+        assert.equal(d.size, src.size);
+      }
+      assert.deepEqual([...new Set(layers.map((d) => d.mediaType))].sort(), [...expectedTypes].sort());
+      assert.equal(m.manifests.at(-1)!.mediaType, MediaType.cacheConfigV0);
+      // The preview says the same before anything is written.
+      const preview = previewFromPlan(p, o.model);
+      for (const l of preview.layers) assert.equal(l.targetMediaType, DOCKER_FOR[l.mediaType]);
+    });
+  }
+
+  it('a Docker list source exported with OCI types gets OCI layer types back, bytes untouched', async () => {
+    const o = await openCacheSource(join(FIXTURES, 'buildkit-v0.24-docker-list-gzip'));
+    const { plan: p, manifest } = documents(o, { 'image-manifest': false });
+    assert.equal(p.blobs.filter((b) => b.action === 'convert').length, 0);
+    const m = JSON.parse(manifest) as { mediaType: string; manifests: Descriptor[] };
+    assert.equal(m.mediaType, MediaType.ociIndex);
+    for (const d of m.manifests.slice(0, -1)) assert.equal(d.mediaType, MediaType.ociLayerGzip);
+  });
+
+  it('a forced conversion to uncompressed in Docker form writes diff.tar, not the OCI tar type', async () => {
+    const o = await openCacheSource(join(FIXTURES, 'buildkit-v0.24-mixed-gzip-zstd'));
+    const p = plan(o, { 'oci-mediatypes': false, compression: 'uncompressed', 'force-compression': true });
+    const preview = previewFromPlan(p, o.model);
+    assert.ok(preview.layers.every((l) => l.convert));
+    for (const l of preview.layers) assert.equal(l.targetMediaType, MediaType.dockerLayer);
+  });
+});

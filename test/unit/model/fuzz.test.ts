@@ -2,7 +2,8 @@
  * Hard inputs: fast-check mutates the REAL fixtures (index.json, cache manifest, cache config, the
  * inline image config, the bare config) and opens each mutant through openCacheSource + viewOf.
  * Every case must end in a valid view or a typed CacheError with a parsing code: never a TypeError,
- * a RangeError (stack overflow), a hang or an unhandled rejection.
+ * a RangeError (stack overflow), a hang or an unhandled rejection. No clock is read: a hang is caught
+ * by the suite's timeout, never by timing a case (speed is for bench/, not for tests).
  *
  * CACHESCOPE_FUZZ_SEED picks another seed; CACHESCOPE_FUZZ_SCALE multiplies the number of runs.
  */
@@ -15,14 +16,12 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CacheError } from '../../../shared/contract/errors';
 import type { ErrorCode } from '../../../shared/contract/errors';
-import { viewOf } from '../../../electron/engine/cache-view';
-import { openCacheSource } from '../../../electron/engine/open-cache';
+import { viewOf } from '../../../electron/engine/sources/cache-view';
+import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { fixture } from '../../helpers/fixtures';
 
 const SEED = Number(process.env.CACHESCOPE_FUZZ_SEED ?? 20260521);
 const SCALE = Number(process.env.CACHESCOPE_FUZZ_SCALE ?? 1);
-/** Each case must finish well within this; the whole suite stays under ~30 s. */
-const CASE_MS = 3000;
 const CONFIG_MT = 'application/vnd.buildkit.cacheconfig.v0';
 /** Codes a bad input may end in. `internal` and `io` would mean the code, not the input, failed. */
 const PARSE_CODES = new Set<ErrorCode>(['invalid-json', 'invalid-config', 'invalid-manifest', 'invalid-digest', 'missing-blob', 'digest-mismatch', 'size-mismatch', 'too-large', 'unknown-tag', 'invalid-source', 'not-found']);
@@ -187,7 +186,6 @@ function repointManifest(indexText: string, manifest: { digest: string; size: nu
 type Outcome = { ok: true } | { ok: false; code: ErrorCode };
 
 async function openAndCheck(source: string): Promise<Outcome> {
-  const started = performance.now();
   try {
     const opened = await openCacheSource(source);
     const view = await viewOf(opened);
@@ -206,9 +204,6 @@ async function openAndCheck(source: string): Promise<Outcome> {
     stats.error++;
     stats.byCode.set(err.code, (stats.byCode.get(err.code) ?? 0) + 1);
     return { ok: false, code: err.code };
-  } finally {
-    const ms = performance.now() - started;
-    assert.ok(ms < CASE_MS, `${source}: took ${ms.toFixed(0)} ms`);
   }
 }
 
@@ -307,8 +302,10 @@ describe('fuzzing the real fixtures', { timeout: 120_000 }, () => {
   });
 
   it('ran at least 500 cases, saw both outcomes, and no rejection went unhandled', async (t) => {
-    // Let any stray promise rejection surface before checking.
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Let any stray promise rejection surface before checking: node reports unhandled rejections once
+    // the microtask queue drains, which has happened by the time a macrotask (setImmediate) runs.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(unhandled, []);
     t.diagnostic(`cases: ${stats.ok} valid models, ${stats.error} CacheErrors ${JSON.stringify(Object.fromEntries(stats.byCode))}`);
     assert.ok(stats.ok + stats.error >= 500 * Math.min(1, SCALE), `only ${stats.ok + stats.error} cases`);
