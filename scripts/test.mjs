@@ -3,7 +3,7 @@
 // ending with one `N passed, N failed, N skipped` line that sums every suite. Under CI (CI=true) a
 // suite that did not run (missing system package, crashed runner, no tests) is a failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,11 @@ import { missingPackages, installPackages } from './system-packages.mjs';
 import { isCI, suiteOutcome } from './suite-outcome.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// The suites never touch the user's own caches (remembered verifications, the registry blob cache,
+// layer listings): every run gets a fresh XDG_CACHE_HOME, removed at the end.
+const testCache = mkdtempSync(join(tmpdir(), 'cachescope-test-cache-'));
+process.env.XDG_CACHE_HOME = testCache;
+delete process.env.CACHESCOPE_CACHE_DIR;
 const ci = isCI(process.env);
 const args = process.argv.slice(2);
 const onlySuites = args.filter((a) => !a.startsWith('-'));
@@ -109,6 +114,8 @@ if (needsBuild) runStep('build', process.execPath, [join(root, 'scripts/build.mj
 for (const suite of ['unit', 'integration', 'e2e']) {
   if (wanted(suite)) await runSuite(suite, `test/${suite}`, missingFor(suite).map((m) => m.pkg));
 }
+
+rmSync(testCache, { recursive: true, force: true });
 
 console.log('\n=== summary');
 for (const line of lines) console.log(line);
