@@ -11,6 +11,9 @@ import { EXPORT_ATTRS, parseExportAttrs } from '../../shared/export/options';
 import type { ExportProgress, ExportResult, LayerProgress } from '../../shared/export/types';
 import { shortDigest } from '../../shared/oci/digest';
 import { previewExport, runExport } from '../engine/export/exporter';
+import { parseRegistryDestination } from '../engine/export/registry-target';
+import type { RegistryDestination } from '../engine/export/registry-target';
+import { formatReference } from '../engine/registry/reference';
 import { openCacheSource } from '../engine/sources/open-cache';
 import { defaultRegistryAccess } from '../engine/sources/registry-source';
 import type { OpenedSource } from '../engine/sources/open-cache';
@@ -18,17 +21,21 @@ import type { ExportOptions } from '../../shared/export/types';
 import { formatBytes } from './format';
 import type { CommandIo } from './io';
 
-const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] [--opt key=value]… [--json]
+const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] | HOST[:PORT]/REPO[:TAG] | type=registry,ref=…[,registry.insecure=true] [--opt key=value]… [--json]
 options (BuildKit's): ${EXPORT_ATTRS.join(', ')}
   e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false
 the source may be a registry cache (e.g. registry.example:5000/repo:tag): its layers download in
 parallel into the per-user blob cache (a killed pull resumes there) and are verified on the way
 every blob is verified before it is linked or copied (verify=false opts out, verify=true ignores
-remembered verifications); exit 0 exported, 1 failed or nothing to export, 130 cancelled`;
+remembered verifications); a registry destination gets each blob once (HEAD first, mounts from the
+same registry, chunked uploads that resume), then the config, then the manifest by tag
+(--opt registry.insecure=true allows plain HTTP); exit 0 exported, 1 failed or nothing to export, 130 cancelled`;
 
 export interface ParsedExportArgs {
   source: string;
   dest: string;
+  /** Set when the destination names a registry (registry-target.ts `parseRegistryDestination`). */
+  registry: RegistryDestination | null;
   attrs: [string, string][];
   json: boolean;
 }
@@ -61,13 +68,29 @@ export function parseExportArgs(args: string[]): ParsedExportArgs | string {
     else positional.push(a);
   }
   if (positional.length !== 2) return `expected <source> and <dest-dir>, got ${positional.length} argument(s)`;
-  const { dest, tag } = splitDest(positional[1]);
+  let registry: RegistryDestination | null;
+  try {
+    registry = parseRegistryDestination(positional[1]);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  // `registry.insecure` is the destination's, not an export option.
+  const insecureAt = attrs.findIndex(([k]) => k === 'registry.insecure');
+  if (insecureAt >= 0) {
+    const [, v] = attrs.splice(insecureAt, 1)[0];
+    if (!registry) return 'registry.insecure is only for a registry destination';
+    if (!/^(true|false|)$/i.test(v)) return `registry.insecure: expected true or false, got ${JSON.stringify(v)}`;
+    registry = { ...registry, insecure: registry.insecure || v === '' || v.toLowerCase() === 'true' };
+  }
+  const { dest, tag } = registry
+    ? { dest: formatReference({ registry: registry.reference.registry, repository: registry.reference.repository }), tag: registry.reference.tag ?? null }
+    : splitDest(positional[1]);
   if (tag !== null) {
     const given = attrs.find(([k]) => k === 'tag');
     if (given && given[1] !== tag) return `two tags: "${tag}" after the destination and "${given[1]}" in --opt tag=`;
     if (!given) attrs.push(['tag', tag]);
   }
-  return { source: positional[0], dest, attrs, json };
+  return { source: positional[0], dest, registry, attrs, json };
 }
 
 const BAR = 24;
@@ -110,6 +133,8 @@ function summary(r: ExportResult, tag: string): string {
     c.converted && `${c.converted} converted`,
     c.reused && `${c.reused} reused variants`,
     c.exists && `${c.exists} already there`,
+    c.mounted && `${c.mounted} mounted`,
+    c.resumed && `${c.resumed} resumed`,
   ].filter(Boolean);
   return `exported ${r.descriptor!.digest} (${r.descriptor!.mediaType}) to ${r.dest}:${tag}\nlayers: ${parts.join(', ') || 'none'}; ${formatBytes(r.bytesWritten)} written in ${(r.durationMs / 1000).toFixed(2)} s`;
 }
@@ -149,7 +174,10 @@ export async function exportCommand(args: string[], io: CommandIo): Promise<numb
     else for (const line of p.lines ?? []) io.out(line);
   };
   try {
-    const result = await runExport({ opened, dest: parsed.dest, options, signal: controller.signal, onProgress, jobId: 'cli' });
+    const registry = parsed.registry
+      ? { ...parsed.registry, client: defaultRegistryAccess().client(parsed.registry.reference.registry, parsed.registry.insecure) }
+      : undefined;
+    const result = await runExport({ opened, dest: parsed.dest, options, signal: controller.signal, onProgress, jobId: 'cli', registry });
     const tag = options.tag ?? 'latest';
     if (result.skipped) {
       // An export that writes nothing is a failure for a script that expects a cache there.
@@ -172,6 +200,6 @@ export async function exportCommand(args: string[], io: CommandIo): Promise<numb
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // A pull keeps pooled connections to the registry open: close them so the process can end.
-    if (opened.blobs.kind === 'registry') defaultRegistryAccess().close();
+    if (opened.blobs.kind === 'registry' || parsed.registry) defaultRegistryAccess().close();
   }
 }

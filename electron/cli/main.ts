@@ -19,6 +19,9 @@ commands:
   files <source> (--layer N | --record N) [--squash] [--changes] [--json]
                                                  list the files in a layer, a chain's squashed tree and
                                                  its wasted bytes, or a layer's changes (reads blobs)
+  image <source> (--record N | --layer N | --chain DIGEST) --dest <dir[:tag] | docker-archive:FILE | HOST/REPO[:tag]>
+        [--name a,b] [--platform os/arch] [--config FILE] [--inline-cache] [--json]
+                                                 a cached result as a runnable image (moby's exporter)
   gc <dir> [--dry-run] [--no-index] [--json]     delete blobs no index.json entry reaches and no
                                                  running export holds (gc --help for more)
   serve [source] [--port N]                      browser mode on 127.0.0.1
@@ -45,6 +48,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./diff-command')).diffCommand,
   files: async () => (await import('./files-command')).filesCommand,
   export: async () => (await import('./export-command')).exportCommand,
+  image: async () => (await import('./image-command')).imageCommand,
   tags: async () => (await import('./tags-command')).tagsCommand,
   login: async () => (await import('./login-command')).loginCommand,
   logout: async () => (await import('./login-command')).logoutCommand,

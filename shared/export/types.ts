@@ -30,9 +30,26 @@ export interface ExportOptions {
 /**
  * Per-layer states. A registry source adds `downloading` (bytes arriving into the per-user blob
  * cache, a resumed prefix included) and `cached` (already in the blob cache, nothing fetched); a
- * layer pulled from a registry ends `done` whether it was then hard-linked or copied.
+ * layer pulled from a registry ends `done` whether it was then hard-linked or copied. A registry
+ * target adds `exists` (HEAD found it; skipped), `mounted`, `uploading` and `resumed`.
  */
-export type LayerState = 'queued' | 'downloading' | 'cached' | 'reading' | 'converting' | 'writing' | 'exists' | 'linked' | 'done' | 'failed';
+export type LayerState =
+  | 'queued'
+  | 'downloading'
+  | 'cached'
+  | 'reading'
+  | 'converting'
+  | 'writing'
+  | 'exists'
+  | 'linked'
+  | 'done'
+  | 'failed'
+  /** A registry target: the blob was mounted from another repository of the same registry (no bytes sent). */
+  | 'mounted'
+  /** A registry target: bytes going up. */
+  | 'uploading'
+  /** A registry target: an interrupted upload continues from what the registry already holds. */
+  | 'resumed';
 
 /** Where a layer's bytes came from: the source layout, the blob cache, or a download made now. */
 export type LayerOrigin = 'local' | 'cached' | 'downloaded';
@@ -114,7 +131,7 @@ export interface ExportResult {
   /** Digest of the written cache config, or null when skipped. */
   config: string | null;
   /** Per-state count of distinct layer blobs: how many were written, converted, linked, or already there. */
-  counts: { written: number; converted: number; linked: number; exists: number; reused: number };
+  counts: { written: number; converted: number; linked: number; exists: number; reused: number; mounted?: number; resumed?: number };
   /** Bytes read from the source and written to the destination. */
   bytesRead: number;
   bytesWritten: number;

@@ -70,7 +70,7 @@ interface LayerSlot extends LayerProgress {
   endedAt: number | null;
 }
 
-const FINAL_STATES: ReadonlySet<LayerState> = new Set(['exists', 'linked', 'done', 'failed']);
+const FINAL_STATES: ReadonlySet<LayerState> = new Set(['exists', 'linked', 'done', 'failed', 'mounted']);
 
 /** Builds ExportProgress snapshots for one job; every change goes through the throttle. */
 export class ProgressTracker {

@@ -48,6 +48,8 @@ import { acquireLease } from '../store/leases';
 import type { Lease } from '../store/leases';
 import type { OpenedSource } from '../sources/open-cache';
 import { openVerifyMemo } from '../store/verify-memo';
+import { pushExport } from './registry-target';
+import type { RegistryTarget } from './registry-target';
 import type { VerifyMemo } from '../store/verify-memo';
 
 export interface ExportRun {
@@ -70,6 +72,8 @@ export interface ExportRun {
   verifyMemo?: VerifyMemo | null;
   /** Test seam: wraps the destination store (e.g. to inject a failing write). */
   wrapDestStore?: (store: ContentStore) => ContentStore;
+  /** Push to a registry instead of writing the layout at `dest` (registry-target.ts). */
+  registry?: RegistryTarget;
 }
 
 function invalid(message: string, field: string): never {
@@ -285,7 +289,7 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
     const srcBlobs = opened.blobs;
     const labels = await sourceLabels(opened);
     // Refuse a file as destination before reading anything big, but create nothing yet.
-    const destStat = await stat(dest).catch(() => null);
+    const destStat = run.registry ? null : await stat(dest).catch(() => null);
     if (destStat && !destStat.isDirectory()) invalid(`destination ${dest} is a file, not a folder: give a new or existing folder for the OCI layout`, 'dest');
     tracker.line('preparing build cache for export');
     // A level BuildKit's encoder maps to another (zstd 22 runs as 11) is said once, before any work.
@@ -300,10 +304,45 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
       throw new CacheError('missing-blob', missingBlobsMessage(plan.missing), { missing: plan.missing });
     }
     const base = { dest, tag: resolved.tag, bytesRead: 0, bytesWritten: 0 };
-    if (!plan.empty) await checkDestIndex(dest);
+    if (!plan.empty && !run.registry) await checkDestIndex(dest);
     if (plan.empty) {
       tracker.line('skipping cache export for empty result');
       return { ...base, descriptor: null, skipped: true, config: null, counts: { written: 0, converted: 0, linked: 0, exists: 0, reused: 0 }, durationMs: performance.now() - started };
+    }
+    if (run.registry) {
+      // A registry target: the same plan, config and manifest, pushed instead of written (registry-target.ts).
+      const verify = verifyMode(run.options);
+      const memo = run.verifyMemo === undefined ? openVerifyMemo() : run.verifyMemo;
+      return await pushExport({
+        target: run.registry,
+        opened,
+        plan,
+        resolved,
+        tracker,
+        signal,
+        started,
+        convert: async (b, stagingDir) => {
+          await prepareDest(stagingDir);
+          const staged = await openContentStore(stagingDir);
+          const result = await exportBlob({
+            blob: b,
+            blobs: srcBlobs,
+            sourceLabels: labels,
+            sourceRoot: opened.layout?.dir ?? null,
+            dest: staged,
+            destDev: (await stat(stagingDir)).dev,
+            allowLink: false,
+            verify,
+            memo,
+            level: resolved.level,
+            signal,
+            copyPool,
+            report: (state, bytesDone) => tracker.layer(b.source, { state, ...(bytesDone === undefined ? {} : { bytesDone }) }),
+          });
+          if (!result.converted) throw new CacheError('io', `converting layer ${b.source} for the registry gave no converted blob`, { blob: b.source });
+          return { converted: result.converted, path: staged.blobPath(result.converted.digest), bytesRead: result.bytesRead };
+        },
+      });
     }
     await prepareDest(dest);
     // Leases (leases.ts): whatever this export publishes or looks up in the target is leased first,

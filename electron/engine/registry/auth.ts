@@ -162,10 +162,12 @@ export class RegistryAuth {
   async send(req: RegistryRequest): Promise<TransportResponse> {
     const origin = originOf(req.url);
     const { registry, scopes, ...rest } = req;
+    let sentAuth = false;
     const attempt = async (fresh: boolean) => {
       const auth = await this.authorization(registry, origin, scopes, req.signal, fresh);
       const headers = { ...rest.headers };
       if (auth) headers.authorization = auth;
+      sentAuth = !!auth;
       return this.transport.request({ ...rest, headers, authOrigin: origin });
     };
     const known = this.challengeFor(origin) !== undefined;
@@ -179,9 +181,10 @@ export class RegistryAuth {
     if (!challenge) return first;
     const creds = await this.credentials(registry, req.signal);
     // Nothing new to offer: Basic without credentials, or the same Basic credentials again.
-    if (challenge.scheme === 'basic' && (!creds || before?.scheme === 'basic')) return first;
+    // (Judged by what this request carried: a parallel request may have learnt the challenge meanwhile.)
+    if (challenge.scheme === 'basic' && (!creds || (before?.scheme === 'basic' && sentAuth))) return first;
     // A registry token was already sent if the host's challenge was known: nothing new to offer.
-    if (creds?.registryToken && before) return first;
+    if (creds?.registryToken && before && sentAuth) return first;
     first.discard();
     return attempt(true);
   }

@@ -1,8 +1,7 @@
 /**
  * The OCI distribution client: one `RegistryClient` per process (or per job) talks to any number of
- * registries with docker's credentials, tokens and TLS, and hands out only verified content. Reads
- * only; uploads come with the push issue, and the auth flow already asks for `pull,push` scopes when
- * a caller needs them (`RegistryAuth.authorization`).
+ * registries with docker's credentials, tokens and TLS, and hands out only verified content. Uploads
+ * (`pushBlob`, `mountBlob`, `putManifest`) live in uploads.ts and ask for `pull,push`, push first.
  *
  * Scheme: HTTPS always, except for loopback registries and registries marked insecure
  * (`registry.insecure=true`): those try HTTPS first and fall back to plain HTTP when the server does
@@ -28,6 +27,8 @@ import { responseError } from './registry-error';
 import { DEFAULT_RETRY_POLICY, realClock } from './retry';
 import type { Clock, RetryPolicy } from './retry';
 import { Transport, headerValue } from './transport';
+import { mountBlob, pushBlob, putManifest } from './uploads';
+import type { BlobPushResult, ManifestPutResult, MountResult, PushBlobOptions, UploadRequest } from './uploads';
 import type { HttpMethod, RequestEvent, TransportResponse } from './transport';
 
 export interface RegistryClientOptions {
@@ -157,7 +158,7 @@ export class RegistryClient {
   private async call(
     registry: string,
     path: string,
-    init: { method: HttpMethod; scopes: string[]; headers?: Record<string, string>; signal?: AbortSignal; maxRedirects?: number; action: string },
+    init: { method: HttpMethod; scopes: string[]; headers?: Record<string, string>; body?: Buffer; retry?: boolean; signal?: AbortSignal; maxRedirects?: number; action: string },
   ): Promise<TransportResponse> {
     const host = apiHost(registry);
     const known = this.schemes.get(host);
@@ -341,6 +342,30 @@ export class RegistryClient {
       return;
     }
     throw this.answerError(what, repo, res, await res.text());
+  }
+
+  /**
+   * One authenticated request for uploads (uploads.ts): `target` is a path on the registry or an
+   * upload `Location` already made absolute (it may carry distribution's signed `_state`).
+   */
+  async uploadRequest(registry: string, target: string, init: UploadRequest): Promise<TransportResponse> {
+    if (target.startsWith('/')) return this.call(registry, target, init);
+    return this.auth.send({ ...init, registry, url: new URL(target) });
+  }
+
+  /** Uploads a local file as a blob unless the repository has it: HEAD, mount, monolithic or chunked PATCH (uploads.ts). */
+  pushBlob(repo: RepositoryRef, desc: BlobDescriptor, file: string, options: PushBlobOptions = {}): Promise<BlobPushResult> {
+    return pushBlob(this, repo, desc, file, options);
+  }
+
+  /** Cross-repository mount (`POST ?mount=&from=`): 201 mounted, else the upload session the registry opened (or none). */
+  mountBlob(repo: RepositoryRef, digest: string, from: string, options: CallOptions = {}): Promise<MountResult> {
+    return mountBlob(this, repo, digest, from, options);
+  }
+
+  /** `PUT /v2/<name>/manifests/<tag>` with its Content-Type; a refusal carries the registry's words and an explanation. */
+  putManifest(ref: Reference | string, bytes: Buffer, mediaType: string, options: CallOptions = {}): Promise<ManifestPutResult> {
+    return putManifest(this, asReference(ref), bytes, mediaType, options);
   }
 
   private answerError(what: string, repo: RepositoryRef, res: TransportResponse, body: string): CacheError {

@@ -1,0 +1,238 @@
+/**
+ * A registry as the export's destination (BuildKit's `--cache-to type=registry`): the exporter's plan,
+ * layer files, config and manifest bytes go up instead of into a layout. Order: every layer blob
+ * (HEAD first, skipped when present → `exists`; mounted when the source lives in another repository
+ * of the same registry → `mounted`; else uploaded → `uploading`/`resumed` → `done`), then the
+ * config, then the manifest by tag with its Content-Type. Converted layers are made in a private
+ * staging folder first (removed at the end). Upload state for resuming across runs lives in the
+ * per-user cache (`$XDG_CACHE_HOME/cachescope/uploads`, or `$CACHESCOPE_CACHE_DIR/uploads`).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CacheError } from '../../../shared/contract/errors';
+import type { ResolvedExportOptions } from '../../../shared/export/options';
+import { buildExportConfig, buildExportManifest, exportChains, exportLayerDescriptors } from '../../../shared/export/plan-export';
+import type { BlobPlan, ConvertedBlob, ExportPlan } from '../../../shared/export/plan-export';
+import type { ExportResult } from '../../../shared/export/types';
+import { MediaType } from '../../../shared/oci/media-types';
+import type { Descriptor } from '../../../shared/oci/types';
+import { createHash } from 'node:crypto';
+import type { RegistryClient } from '../registry/client';
+import { formatReference, parseReference, parseRegistryCacheOption } from '../registry/reference';
+import { forgetUpload } from '../registry/uploads';
+import type { Reference } from '../registry/reference';
+import type { OpenedSource } from '../sources/open-cache';
+import type { ProgressTracker } from './export-progress';
+
+/** Where an export goes when it goes to a registry. */
+export interface RegistryDestination {
+  reference: Reference;
+  insecure: boolean;
+}
+
+export interface RegistryTarget extends RegistryDestination {
+  client: RegistryClient;
+  /** Resumable-upload state folder; default the per-user cache's `uploads/`; null keeps none. */
+  stateDir?: string | null;
+  /** PATCH chunk size (default 8 MiB). */
+  chunkSize?: number;
+  /** Blobs pushed at once (default 4, the client's per-host limit). */
+  concurrency?: number;
+}
+
+/** The per-user folder for upload state (next to the blob cache). */
+export function defaultUploadStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CACHESCOPE_CACHE_DIR) return join(env.CACHESCOPE_CACHE_DIR, 'uploads');
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cachescope', 'uploads');
+}
+
+/**
+ * A destination string that names a registry: `type=registry,ref=…[,registry.insecure=true]`, or
+ * `host[:port]/repo[:tag]` whose first component is a registry host (has `.` or `:`, or is
+ * `localhost`) and is not an existing path. Anything else is a local folder (null).
+ */
+export function parseRegistryDestination(text: string): RegistryDestination | null {
+  if (/^type=/i.test(text.trim())) {
+    const opt = parseRegistryCacheOption(text);
+    if (opt.reference.digest) throw new CacheError('invalid-options', `${text}: a registry destination takes a tag, not a digest`, { field: 'ref' });
+    return { reference: opt.reference, insecure: opt.insecure };
+  }
+  if (existsSync(text) || /^[./~\\]/.test(text) || /^[A-Za-z]:[\\/]/.test(text)) return null;
+  const slash = text.indexOf('/');
+  if (slash <= 0) return null;
+  const first = text.slice(0, slash);
+  if (!(/[.:]/.test(first) || first === 'localhost') || existsSync(first)) return null;
+  const reference = parseReference(text);
+  if (reference.digest) throw new CacheError('invalid-options', `${text}: a registry destination takes a tag, not a digest`, { field: 'ref' });
+  return { reference, insecure: false };
+}
+
+/** The exporter's pieces a registry push needs. */
+export interface RegistryPushJob {
+  target: RegistryTarget;
+  opened: OpenedSource;
+  plan: ExportPlan;
+  resolved: ResolvedExportOptions;
+  tracker: ProgressTracker;
+  signal: AbortSignal;
+  started: number;
+  /** Converts a layer into `stagingDir` (the exporter's exportBlob), returning the new blob's file. */
+  convert: (blob: BlobPlan, stagingDir: string) => Promise<{ converted: ConvertedBlob; path: string; bytesRead: number }>;
+}
+
+function sha256(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** The same registry, and not the same repository: the source's blobs can be mounted. */
+function mountSource(opened: OpenedSource, target: Reference): string | null {
+  if (!opened.registry || opened.blobs.kind !== 'registry') return null;
+  let src: Reference;
+  try {
+    src = parseReference(opened.registry.reference);
+  } catch {
+    return null;
+  }
+  if (src.registry.toLowerCase() !== target.registry.toLowerCase() || src.repository === target.repository) return null;
+  return src.repository;
+}
+
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (next < items.length && !failed) {
+      try {
+        await fn(items[next++]);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected) throw rejected.reason;
+}
+
+/** See the module comment. */
+export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
+  const { target, opened, plan, resolved, tracker, signal } = job;
+  const ref: Reference = { registry: target.reference.registry, repository: target.reference.repository, tag: resolved.tag };
+  const repo = { registry: ref.registry, repository: ref.repository };
+  const dest = formatReference({ registry: ref.registry, repository: ref.repository });
+  const client = target.client;
+  const stateDir = target.stateDir === undefined ? defaultUploadStateDir() : target.stateDir;
+  const from = mountSource(opened, ref);
+  const converted = new Map<string, ConvertedBlob>();
+  const counts = { written: 0, converted: 0, linked: 0, exists: 0, reused: 0, mounted: 0, resumed: 0 };
+  let bytesRead = 0;
+  let bytesWritten = 0;
+  let staging: string | null = null;
+  const stagingDir = async () => (staging ??= await mkdtemp(join(tmpdir(), 'cachescope-push-')));
+  for (const b of plan.blobs) tracker.addLayer(b.source, b.size);
+  try {
+    const push = async (desc: Pick<Descriptor, 'digest' | 'size'>, path: string, layer: string | null, mount: string | null, skipHead: boolean) => {
+      const result = await client.pushBlob(repo, desc, path, {
+        signal,
+        skipHead,
+        mountFrom: mount,
+        stateDir,
+        chunkSize: target.chunkSize,
+        onState: (state, offset) => layer && tracker.layer(layer, { state, bytesDone: offset }),
+        onProgress: (bytes) => layer && tracker.layer(layer, { bytesDone: bytes }),
+      });
+      bytesWritten += result.bytesSent;
+      return result;
+    };
+    await pool(plan.blobs, target.concurrency ?? 4, async (b) => {
+      signal.throwIfAborted();
+      try {
+        if (b.action !== 'convert') tracker.line(`writing layer ${b.source}`);
+        let file: { path: string; release?: () => Promise<void> };
+        let desc: Pick<Descriptor, 'digest' | 'size'> = { digest: b.source, size: b.size };
+        let mount = from;
+        if (b.action === 'convert') {
+          tracker.layer(b.source, { state: 'converting' });
+          const made = await job.convert(b, await stagingDir());
+          converted.set(b.source, made.converted);
+          bytesRead += made.bytesRead;
+          counts.converted++;
+          desc = { digest: made.converted.digest, size: made.converted.size };
+          file = { path: made.path };
+          mount = null;
+          tracker.line(`writing layer ${desc.digest}`);
+        } else {
+          // A blob the target already has (or can mount) is never fetched from the source.
+          if (from) {
+            const tried = await client.mountBlob(repo, b.source, from, { signal }).catch(() => null);
+            if (tried?.mounted) {
+              await forgetUpload(stateDir, repo, b.source);
+              counts.mounted++;
+              tracker.layer(b.source, { state: 'mounted', target: b.source, text: `writing layer ${b.source}` });
+              return;
+            }
+          }
+          const has = await client.headBlob(repo, b.source, { signal });
+          if (has) {
+            // A run killed between its final PUT and forgetting the upload state leaves a stale file.
+            await forgetUpload(stateDir, repo, b.source);
+            counts.exists++;
+            tracker.layer(b.source, { state: 'exists', target: b.source, text: `writing layer ${b.source}` });
+            return;
+          }
+          tracker.layer(b.source, { state: 'reading' });
+          const got = await opened.blobs.get({ digest: b.source, size: b.size }, { signal });
+          file = { path: got.path, release: () => got.release() };
+          bytesRead += b.size;
+          mount = null;
+        }
+        try {
+          const result = await push(desc, file.path, b.source, mount, b.action !== 'convert');
+          const state = result.outcome === 'exists' ? 'exists' : result.outcome === 'mounted' ? 'mounted' : 'done';
+          if (result.outcome === 'exists') counts.exists++;
+          else if (result.outcome === 'mounted') counts.mounted++;
+          else {
+            if (b.action !== 'convert') counts.written++;
+            if (result.outcome === 'resumed') counts.resumed++;
+          }
+          tracker.layer(b.source, { state, target: desc.digest, text: `writing layer ${desc.digest}` });
+        } finally {
+          await file.release?.();
+        }
+      } catch (err) {
+        tracker.layer(b.source, { state: 'failed', error: signal.aborted ? 'stopped' : String((err as Error)?.message ?? err) });
+        throw err;
+      }
+    });
+
+    const chains = exportChains(plan, opened.model, converted);
+    const cfg = buildExportConfig(chains, opened.model.config.format === 'v0' ? opened.texts.config : null);
+    const configDesc: Descriptor = { mediaType: MediaType.cacheConfigV0, digest: sha256(cfg.text), size: Buffer.byteLength(cfg.text) };
+    const layers = exportLayerDescriptors(plan, opened.model, cfg.sourceBlobs, converted);
+    const manifestText = buildExportManifest(resolved, layers, configDesc);
+    const manifestDesc: Descriptor = { mediaType: plan.manifestMediaType, digest: sha256(manifestText), size: Buffer.byteLength(manifestText) };
+    tracker.line(`writing config ${configDesc.digest}`);
+    const cfgFile = join(await stagingDir(), 'config.json');
+    await writeFile(cfgFile, cfg.text);
+    await push(configDesc, cfgFile, null, null, false);
+    tracker.line(`${resolved.imageManifest ? 'writing cache image manifest' : 'writing cache manifest'} ${manifestDesc.digest}`);
+    await client.putManifest(ref, Buffer.from(manifestText), manifestDesc.mediaType, { signal });
+    bytesWritten += manifestDesc.size;
+    return {
+      descriptor: manifestDesc,
+      dest,
+      tag: resolved.tag,
+      skipped: false,
+      config: configDesc.digest,
+      counts,
+      bytesRead,
+      bytesWritten,
+      durationMs: performance.now() - job.started,
+    };
+  } finally {
+    if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,463 @@
+/**
+ * Blob and manifest uploads (the distribution spec v1.1, registries.md §4): HEAD first and skip what
+ * the registry has; a cross-repository mount when the blob lives in another repository of the same
+ * registry; monolithic POST+PUT for small blobs, chunked PATCH for large ones. A chunked upload
+ * always continues from the newest `Location` (distribution 2.8 signs the offset into it); after a
+ * dropped connection or a failed PATCH it asks the registry where the upload stands (GET → `Range`)
+ * and goes on from there; a 413 halves the chunk; ECR's 201 on PATCH is taken as 202. With a
+ * `stateDir`, the newest Location and offset are kept on disk (written atomically) after every
+ * chunk, so a killed process resumes the blob; a forgotten upload (404) or a stale Location (416)
+ * starts that blob over.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CacheError } from '../../../shared/contract/errors';
+import type { Descriptor } from '../../../shared/oci/types';
+import { makeDirs } from '../store/atomic-file';
+import { repositoryScope } from './auth';
+import type { RegistryClient } from './client';
+import { explainRejection } from './push-advice';
+import type { Reference, RepositoryRef } from './reference';
+import { formatReference } from './reference';
+import { responseError, scrub } from './registry-error';
+import { abortError, isRetryableError } from './retry';
+import type { HttpMethod, TransportResponse } from './transport';
+import { headerValue } from './transport';
+
+/** What `RegistryClient.uploadRequest` takes. */
+export interface UploadRequest {
+  method: HttpMethod;
+  scopes: string[];
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** false for PATCH/PUT of data: a blind re-send to a stale Location cannot succeed (we resume instead). */
+  retry?: boolean;
+  signal?: AbortSignal;
+  action: string;
+}
+
+export type BlobPushOutcome = 'exists' | 'mounted' | 'uploaded' | 'resumed';
+
+export interface BlobPushResult {
+  outcome: BlobPushOutcome;
+  /** Blob bytes sent in request bodies (0 for exists/mounted). */
+  bytesSent: number;
+  /** Where a resumed upload started (bytes the registry already had), else null. */
+  resumedFrom: number | null;
+}
+
+export interface PushBlobOptions {
+  signal?: AbortSignal;
+  /** Another repository of the same registry that holds the blob: try a mount first. */
+  mountFrom?: string | null;
+  /** Skip the HEAD (the caller knows the blob is absent). */
+  skipHead?: boolean;
+  /** Blobs up to this size go in one PUT (default: the chunk size). */
+  monolithicMax?: number;
+  /** PATCH chunk size (default 8 MiB; raised to the registry's OCI-Chunk-Min-Length). */
+  chunkSize?: number;
+  /** Per-user folder for resumable upload state (across runs), or null/undefined for none. */
+  stateDir?: string | null;
+  /** Told when the blob's state changes (`uploading`, `resumed`…). */
+  onState?: (state: 'uploading' | 'resumed', offset: number) => void;
+  /** Bytes the registry holds so far for this blob. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface MountResult {
+  mounted: boolean;
+  /** The upload session a 202 opened instead (absolute Location), or null. */
+  location: string | null;
+  minChunk: number | null;
+}
+
+export interface ManifestPutResult {
+  digest: string;
+  location: string | null;
+}
+
+export const DEFAULT_CHUNK_SIZE = 8 << 20;
+/** Never halve below this on 413: a proxy that refuses 64 KiB bodies is not a size problem. */
+const MIN_CHUNK_ON_413 = 64 << 10;
+/** Failures in a row without the registry gaining a byte before giving up on a blob. */
+const MAX_STALLS = 6;
+
+function pushScopes(repository: string, from?: string | null): string[] {
+  const scopes = [repositoryScope(repository, 'pull,push')];
+  // A mount asks only `pull` on the source repository (registries.md §2).
+  if (from && from !== repository) scopes.push(repositoryScope(from, 'pull'));
+  return scopes;
+}
+
+function absoluteLocation(res: TransportResponse, what: string, host: string): string {
+  const loc = headerValue(res.headers.location);
+  if (!loc) throw new CacheError('io', `${what}: the registry answered ${res.status} without a Location for the upload`, { host, field: 'Location' });
+  return new URL(loc, res.url).href;
+}
+
+/** `Range: 0-N` (or `bytes=0-N`) → N+1 bytes held; absent → null. distribution writes `0-0` for an empty upload: taken as 0. */
+export function rangeEnd(value: string | undefined): number | null {
+  const m = /^(?:bytes=)?(\d+)-(\d+)$/.exec((value ?? '').trim());
+  if (!m) return null;
+  return Number(m[2]) === 0 ? 0 : Number(m[2]) + 1;
+}
+
+/** A dropped connection, raw or as the transport's CacheError (which keeps the errno). */
+function isDropped(err: unknown): boolean {
+  if (isRetryableError(err)) return true;
+  const errno = err instanceof CacheError && err.code === 'io' ? err.details?.errno : undefined;
+  return typeof errno === 'string' && isRetryableError(Object.assign(new Error(errno), { code: errno }));
+}
+
+function minChunkOf(res: TransportResponse): number | null {
+  const v = Number(headerValue(res.headers['oci-chunk-min-length']) ?? NaN);
+  return Number.isSafeInteger(v) && v > 0 ? v : null;
+}
+
+async function failure(res: TransportResponse, what: string, host: string, context: Parameters<typeof explainRejection>[1]): Promise<CacheError> {
+  const body = await res.text();
+  return explainRejection(responseError({ action: what, status: res.status, statusText: res.statusText, body, host }), { ...context, status: res.status, challenge: headerValue(res.headers['www-authenticate']) });
+}
+
+/** Where the upload state of one blob lives: `<stateDir>/<host>/<repo>/<algo>-<hex>.json`. */
+export function uploadStateFile(stateDir: string, repo: RepositoryRef, digest: string): string {
+  const safeHost = repo.registry.toLowerCase().replace(/[^a-z0-9.-]/g, '_');
+  return join(stateDir, safeHost, ...repo.repository.split('/'), `${digest.replace(':', '-')}.json`);
+}
+
+interface SavedUpload {
+  location: string;
+  offset: number;
+  size: number;
+}
+
+async function loadState(file: string | null, size: number): Promise<SavedUpload | null> {
+  if (!file) return null;
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as Partial<SavedUpload>;
+    if (typeof v.location === 'string' && typeof v.offset === 'number' && v.size === size && v.offset >= 0 && v.offset <= size) return v as SavedUpload;
+  } catch {
+    /* absent or unreadable: start over */
+  }
+  return null;
+}
+
+async function saveState(file: string | null, state: SavedUpload): Promise<void> {
+  if (!file) return;
+  // Atomic: a kill mid-write leaves the previous state, never half a file.
+  await makeDirs(dirname(file));
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(state));
+  await rename(tmp, file);
+}
+
+/** Forgets the saved upload of a blob the registry has now (found by HEAD or mounted). */
+export async function forgetUpload(stateDir: string | null | undefined, repo: RepositoryRef, digest: string): Promise<void> {
+  if (stateDir) await dropState(uploadStateFile(stateDir, repo, digest));
+}
+
+async function dropState(file: string | null): Promise<void> {
+  if (file) await rm(file, { force: true }).catch(() => undefined);
+}
+
+/** See the module comment. */
+export async function mountBlob(client: RegistryClient, repo: RepositoryRef, digest: string, from: string, options: { signal?: AbortSignal } = {}): Promise<MountResult> {
+  const what = `mount blob ${digest} from ${repo.registry}/${from} into ${repo.registry}/${repo.repository}`;
+  const res = await client.uploadRequest(repo.registry, `/v2/${repo.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, {
+    method: 'POST',
+    scopes: pushScopes(repo.repository, from),
+    headers: { 'content-length': '0' },
+    signal: options.signal,
+    action: what,
+  });
+  if (res.status === 201) {
+    res.discard();
+    return { mounted: true, location: null, minChunk: null };
+  }
+  if (res.status === 202) {
+    res.discard();
+    return { mounted: false, location: absoluteLocation(res, what, repo.registry), minChunk: minChunkOf(res) };
+  }
+  // 401/403 (no pull on the source) and anything else: the caller falls back to a plain upload.
+  res.discard();
+  return { mounted: false, location: null, minChunk: null };
+}
+
+async function startUpload(client: RegistryClient, repo: RepositoryRef, signal?: AbortSignal): Promise<{ location: string; minChunk: number | null }> {
+  const what = `POST blob upload to ${repo.registry}/${repo.repository}`;
+  const res = await client.uploadRequest(repo.registry, `/v2/${repo.repository}/blobs/uploads/`, {
+    method: 'POST',
+    scopes: pushScopes(repo.repository),
+    headers: { 'content-length': '0' },
+    signal,
+    action: what,
+  });
+  if (res.status !== 202) throw await failure(res, what, repo.registry, { kind: 'blob', repo });
+  res.discard();
+  return { location: absoluteLocation(res, what, repo.registry), minChunk: minChunkOf(res) };
+}
+
+/** GET the upload URL: bytes held, or null when the registry forgot the upload or refuses this Location (404, 416…). */
+async function uploadStatus(client: RegistryClient, repo: RepositoryRef, location: string, signal?: AbortSignal): Promise<{ offset: number; location: string } | null> {
+  let res: TransportResponse;
+  try {
+    res = await client.uploadRequest(repo.registry, location, { method: 'GET', scopes: pushScopes(repo.repository), signal, action: `GET upload status on ${repo.registry}/${repo.repository}` });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return null;
+  }
+  res.discard();
+  if (res.status !== 204 && res.status !== 200) return null;
+  const held = rangeEnd(headerValue(res.headers.range)) ?? 0;
+  const loc = headerValue(res.headers.location);
+  return { offset: held, location: loc ? new URL(loc, res.url).href : location };
+}
+
+function withDigest(location: string, digest: string): string {
+  const url = new URL(location);
+  url.searchParams.set('digest', digest);
+  return url.href;
+}
+
+async function readSlice(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+    if (bytesRead === 0) throw new CacheError('io', `the local blob file ended at ${offset + got} bytes, before ${offset + length}`, { field: 'size' });
+    got += bytesRead;
+  }
+  return buf;
+}
+
+/** Cancels an upload session where the registry allows it (best effort: distribution may answer 404/405). */
+async function cancelUpload(client: RegistryClient, repo: RepositoryRef, location: string): Promise<void> {
+  try {
+    const res = await client.uploadRequest(repo.registry, location, { method: 'DELETE', scopes: pushScopes(repo.repository), retry: false, action: `DELETE upload on ${repo.registry}/${repo.repository}` });
+    res.discard();
+  } catch {
+    /* nothing to do: the registry purges stale uploads itself */
+  }
+}
+
+/** See the module comment. */
+export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc: Pick<Descriptor, 'digest' | 'size'>, file: string, options: PushBlobOptions = {}): Promise<BlobPushResult> {
+  const { signal } = options;
+  const name = `${repo.registry}/${repo.repository}@${desc.digest}`;
+  if (!options.skipHead) {
+    const what = `HEAD blob ${name}`;
+    const res = await client.uploadRequest(repo.registry, `/v2/${repo.repository}/blobs/${desc.digest}`, { method: 'HEAD', scopes: pushScopes(repo.repository), signal, action: what });
+    res.discard();
+    if (res.status === 200) {
+      // A run killed between its final PUT and forgetting the state leaves a stale file: drop it.
+      if (options.stateDir) await dropState(uploadStateFile(options.stateDir, repo, desc.digest));
+      return { outcome: 'exists', bytesSent: 0, resumedFrom: null };
+    }
+    if (res.status !== 404) throw await failure(res, what, repo.registry, { kind: 'blob', repo });
+  }
+  const stateFile = options.stateDir ? uploadStateFile(options.stateDir, repo, desc.digest) : null;
+  let location: string | null = null;
+  let minChunk: number | null = null;
+  let offset = 0;
+  let resumedFrom: number | null = null;
+
+  // A run killed mid-blob left its newest Location: ask the registry what it still holds.
+  const saved = await loadState(stateFile, desc.size);
+  if (saved) {
+    const status = await uploadStatus(client, repo, saved.location, signal);
+    if (status && status.offset <= desc.size) {
+      location = status.location;
+      offset = status.offset;
+      resumedFrom = offset;
+      options.onState?.('resumed', offset);
+    } else await dropState(stateFile);
+  }
+  if (!location && options.mountFrom && options.mountFrom !== repo.repository) {
+    const m = await mountBlob(client, repo, desc.digest, options.mountFrom, { signal });
+    if (m.mounted) {
+      await dropState(stateFile);
+      return { outcome: 'mounted', bytesSent: 0, resumedFrom: null };
+    }
+    location = m.location;
+    minChunk = m.minChunk;
+  }
+  let chunk = Math.max(options.chunkSize ?? DEFAULT_CHUNK_SIZE, 1);
+  const monolithicMax = options.monolithicMax ?? chunk;
+  let bytesSent = 0;
+  let stalls = 0;
+  let monolithic = true;
+  const fh = await open(file, 'r');
+  try {
+    if (resumedFrom === null) options.onState?.('uploading', 0);
+    for (;;) {
+      signal?.throwIfAborted();
+      if (!location) {
+        const started = await startUpload(client, repo, signal);
+        location = started.location;
+        minChunk = started.minChunk;
+        offset = 0;
+      }
+      if (minChunk) chunk = Math.max(chunk, minChunk);
+      try {
+        if (monolithic && offset === 0 && desc.size <= monolithicMax) {
+          // Monolithic: one PUT with the whole blob (a failure starts the blob over: nothing to resume).
+          const body = await readSlice(fh, 0, desc.size);
+          const what = `PUT blob ${name}`;
+          bytesSent += body.length;
+          const res = await client.uploadRequest(repo.registry, withDigest(location, desc.digest), {
+            method: 'PUT',
+            scopes: pushScopes(repo.repository),
+            headers: { 'content-type': 'application/octet-stream' },
+            body,
+            retry: false,
+            signal,
+            action: what,
+          });
+          if (res.status === 201 || res.status === 204) {
+            res.discard();
+            options.onProgress?.(desc.size);
+            break;
+          }
+          if (res.status === 413 && desc.size > MIN_CHUNK_ON_413) {
+            // Too big for a proxy in front: go chunked with half the size.
+            res.discard();
+            chunk = Math.max(MIN_CHUNK_ON_413, Math.floor(Math.min(chunk, desc.size) / 2));
+            monolithic = false;
+            await cancelUpload(client, repo, location);
+            location = null;
+            continue;
+          }
+          if (res.status >= 500 || res.status === 408 || res.status === 429) {
+            res.discard();
+            throw Object.assign(new Error(`${what}: ${res.status}`), { code: 'ECONNRESET' });
+          }
+          throw await failure(res, what, repo.registry, { kind: 'blob', repo });
+        }
+        // PATCH while more than one chunk is left; the final PUT carries the last one (one request fewer).
+        while (desc.size - offset > chunk) {
+          signal?.throwIfAborted();
+          const len = chunk;
+          const body = await readSlice(fh, offset, len);
+          const what = `PATCH blob ${name} bytes ${offset}-${offset + len - 1}`;
+          bytesSent += len;
+          const res = await client.uploadRequest(repo.registry, location, {
+            method: 'PATCH',
+            scopes: pushScopes(repo.repository),
+            headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + len - 1}` },
+            body,
+            retry: false,
+            signal,
+            action: what,
+          });
+          // ECR answers 201 where the spec says 202.
+          if (res.status === 202 || res.status === 201) {
+            res.discard();
+            location = absoluteLocation(res, what, repo.registry);
+            const held = rangeEnd(headerValue(res.headers.range));
+            // A PATCH silently dropped on the way leaves Range where it was: continue from what is held.
+            const before = offset;
+            offset = held ?? offset + len;
+            options.onProgress?.(offset);
+            await saveState(stateFile, { location, offset, size: desc.size });
+            if (offset > before) stalls = 0;
+            else if (++stalls > MAX_STALLS) throw new CacheError('io', `${what}: the registry's Range stopped advancing at ${offset} bytes`, { host: repo.registry });
+            continue;
+          }
+          if (res.status === 413 && len > MIN_CHUNK_ON_413) {
+            res.discard();
+            chunk = Math.max(MIN_CHUNK_ON_413, minChunk ?? 0, Math.floor(len / 2));
+            if (chunk >= len) throw await failure(res, what, repo.registry, { kind: 'blob', repo });
+            // The refused body may have been cut mid-way: ask where the upload stands.
+            throw Object.assign(new Error(`${what}: 413`), { code: 'ECONNRESET', tooLarge: true });
+          }
+          if (res.status === 416 || res.status >= 500 || res.status === 408 || res.status === 429) {
+            res.discard();
+            throw Object.assign(new Error(`${what}: ${res.status}`), { code: 'ECONNRESET' });
+          }
+          throw await failure(res, what, repo.registry, { kind: 'blob', repo });
+        }
+        const tail = desc.size - offset;
+        const what = `PUT blob ${name}${tail > 0 ? ` bytes ${offset}-${desc.size - 1}` : ''}`;
+        const body = tail > 0 ? await readSlice(fh, offset, tail) : undefined;
+        bytesSent += tail;
+        const res = await client.uploadRequest(repo.registry, withDigest(location, desc.digest), {
+          method: 'PUT',
+          scopes: pushScopes(repo.repository),
+          headers: body ? { 'content-type': 'application/octet-stream' } : { 'content-length': '0' },
+          body,
+          retry: false,
+          signal,
+          action: what,
+        });
+        if (res.status === 201 || res.status === 204) {
+          res.discard();
+          options.onProgress?.(desc.size);
+          break;
+        }
+        if (res.status === 413 && tail > MIN_CHUNK_ON_413) {
+          res.discard();
+          chunk = Math.max(MIN_CHUNK_ON_413, minChunk ?? 0, Math.floor(tail / 2));
+          if (chunk >= tail) throw await failure(res, what, repo.registry, { kind: 'blob', repo });
+          throw Object.assign(new Error(`${what}: 413`), { code: 'ECONNRESET', tooLarge: true });
+        }
+        if (res.status >= 500 || res.status === 408 || res.status === 429) {
+          res.discard();
+          throw Object.assign(new Error(`${what}: ${res.status}`), { code: 'ECONNRESET' });
+        }
+        throw await failure(res, what, repo.registry, { kind: 'blob', repo });
+      } catch (err) {
+        if (signal?.aborted) throw abortError(signal);
+        if (!isDropped(err)) throw err;
+        if (!(err as { tooLarge?: boolean }).tooLarge) stalls++;
+        if (stalls > MAX_STALLS) throw new CacheError('io', scrub(`push blob ${name}: gave up after ${stalls} failed attempts without progress: ${(err as Error).message}`), { host: repo.registry });
+        // Where does the upload stand? A forgotten upload or a stale Location (416) starts the blob over.
+        const status = location ? await uploadStatus(client, repo, location, signal) : null;
+        if (status && status.offset <= desc.size) {
+          location = status.location;
+          offset = status.offset;
+          if (offset > 0) options.onState?.('resumed', offset);
+        } else {
+          if (location) await cancelUpload(client, repo, location);
+          location = null;
+          offset = 0;
+          await dropState(stateFile);
+        }
+      }
+    }
+  } catch (err) {
+    if (signal?.aborted && location && !stateFile) await cancelUpload(client, repo, location);
+    throw err;
+  } finally {
+    await fh.close();
+  }
+  await dropState(stateFile);
+  return { outcome: resumedFrom !== null ? 'resumed' : 'uploaded', bytesSent, resumedFrom };
+}
+
+/** See the module comment. */
+export async function putManifest(client: RegistryClient, ref: Reference, bytes: Buffer, mediaType: string, options: { signal?: AbortSignal } = {}): Promise<ManifestPutResult> {
+  const target = ref.tag ?? ref.digest;
+  if (!target) throw new CacheError('invalid-options', `${formatReference(ref)}: a tag is needed to push a manifest`, { field: 'tag' });
+  const what = `PUT manifest ${formatReference(ref)}`;
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const res = await client.uploadRequest(ref.registry, `/v2/${ref.repository}/manifests/${target}`, {
+    method: 'PUT',
+    scopes: pushScopes(ref.repository),
+    headers: { 'content-type': mediaType },
+    body: bytes,
+    signal: options.signal,
+    action: what,
+  });
+  if (res.status !== 201 && res.status !== 200 && res.status !== 202) {
+    throw await failure(res, what, ref.registry, { kind: 'manifest', repo: ref, mediaType, tag: ref.tag ?? null });
+  }
+  res.discard();
+  const answered = headerValue(res.headers['docker-content-digest']);
+  if (answered && answered !== digest) {
+    throw new CacheError('digest-mismatch', `${what}: the registry says it stored ${answered}, our bytes are ${digest}`, { expected: digest, actual: answered, field: 'Docker-Content-Digest' });
+  }
+  const loc = headerValue(res.headers.location);
+  return { digest, location: loc ? new URL(loc, res.url).href : null };
+}
