@@ -38,6 +38,7 @@ import { openContentStore } from '../store/content-store';
 import type { ContentStore } from '../store/content-store';
 import { CopyPool, WORKER_COPY_MIN_BYTES } from './copy-workers';
 import { exportBlob } from './export-blobs';
+import { pool } from './lane-pool';
 import type { SourceBlobs } from '../sources/source-blobs';
 import { clearDeadIngests } from '../store/gc';
 import type { BlobOutcome, BlobResult, VerifyMode } from './export-blobs';
@@ -91,28 +92,6 @@ export function resolveForExport(options: ExportOptions): ResolvedExportOptions 
 /** The source layout's store, read only for its variant labels (its blobs come through SourceBlobs). */
 async function sourceLabels(opened: OpenedSource): Promise<ContentStore | null> {
   return opened.layout ? openContentStore(opened.layout.dir) : null;
-}
-
-/**
- * Runs `fn` over `items`, `limit` at a time. A failing lane stops taking items, but the pool only
- * settles when every lane has, so no stream outlives the export (the caller aborts the others).
- */
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lane = async () => {
-    while (next < items.length && !failed) {
-      try {
-        await fn(items[next++]);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (rejected) throw rejected.reason;
 }
 
 /**

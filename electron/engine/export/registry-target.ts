@@ -25,6 +25,7 @@ import { forgetUpload } from '../registry/uploads';
 import type { Reference } from '../registry/reference';
 import type { OpenedSource } from '../sources/open-cache';
 import type { ProgressTracker } from './export-progress';
+import { pool } from './lane-pool';
 
 /** Where an export goes when it goes to a registry. */
 export interface RegistryDestination {
@@ -97,24 +98,6 @@ function mountSource(opened: OpenedSource, target: Reference): string | null {
   }
   if (src.registry.toLowerCase() !== target.registry.toLowerCase() || src.repository === target.repository) return null;
   return src.repository;
-}
-
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lane = async () => {
-    while (next < items.length && !failed) {
-      try {
-        await fn(items[next++]);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (rejected) throw rejected.reason;
 }
 
 /** See the module comment. */

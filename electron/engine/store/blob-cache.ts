@@ -36,6 +36,7 @@ import { INGEST_DIR, openContentStore } from './content-store';
 import type { ContentStore } from './content-store';
 import { acquireLock } from './file-lock';
 import type { HeldLock } from './file-lock';
+import { endAndWait } from './end-writable';
 
 export type { BlobPin, EvictionResult } from './blob-cache-eviction';
 export { defaultBlobCacheDir } from './blob-cache-dir';
@@ -533,19 +534,7 @@ class PartialSink extends Writable {
   async finish(): Promise<void> {
     if (this.errored) throw this.errored;
     if (this.writableFinished) return;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => {
-        this.off('finish', onFinish);
-        reject(err);
-      };
-      const onFinish = () => {
-        this.off('error', onError);
-        resolve();
-      };
-      this.once('error', onError);
-      this.once('finish', onFinish);
-      if (!this.writableEnded) this.end();
-    });
+    await endAndWait(this);
   }
 
   /** Resolves once no write is in flight any more, so the file handle can be closed. */

@@ -27,6 +27,7 @@ import { digestProblem, parseDigest } from '../../../shared/oci/digest';
 import type { ParsedDigest } from '../../../shared/oci/digest';
 import { fsyncDir, writeFileAtomic } from './atomic-file';
 import { withLock } from './file-lock';
+import { endAndWait } from './end-writable';
 
 export interface BlobInfo {
   digest: string;
@@ -532,19 +533,7 @@ class IngestWriter extends Writable implements BlobWriter {
     if (this.errored) throw this.errored;
     if (this.destroyed) throw new CacheError('cancelled', 'blob write was aborted before commit');
     if (this.writableFinished) return;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => {
-        this.off('finish', onFinish);
-        reject(err);
-      };
-      const onFinish = () => {
-        this.off('error', onError);
-        resolve();
-      };
-      this.once('error', onError);
-      this.once('finish', onFinish);
-      if (!this.writableEnded) this.end();
-    });
+    await endAndWait(this);
   }
 
   private async doCommit(): Promise<BlobInfo> {
