@@ -83,6 +83,17 @@ describe('after a gc, every open view of the folder is read again (Chromium, bro
 
     // The view opened by the deleted digest is closed, and a notice names each removed generation.
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="cache-item"]').length === 2);
+    // The notice arrives with the layoutChanged event, which may land a moment after the view closed.
+    await page
+      .waitForFunction(
+        (gens) => {
+          const text = [...document.querySelectorAll('[data-testid="notice"]')].map((n) => n.textContent ?? '').join('\n');
+          return gens.every((g) => text.includes(`generation ${g} was removed by gc`));
+        },
+        orphans.generations,
+        { timeout: 15_000 },
+      )
+      .catch(() => undefined); // the assertions below say what is missing
     const notices = await page.getByTestId('notice').allTextContents();
     for (const g of orphans.generations) assert.ok(notices.some((n) => n.includes(`generation ${g} was removed by gc`)), `a notice names ${g}: ${JSON.stringify(notices)}`);
     assert.ok(notices.some((n) => n.includes(`Closed its view: ${dir}@${gone}`)), JSON.stringify(notices));

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,8 +138,11 @@ describe('gc while an export runs (real processes)', () => {
     const first = await cli(['export', src, dest, '--json']);
     assert.equal(first.code, 0, first.stderr);
     const before = new Set(await readdir(join(dest, 'blobs', 'sha256')));
+    // Kill once two layers are done and a conversion is writing into ingest/ at that moment, so the
+    // kill surely leaves a partial file (on a loaded machine a lane may be between layers).
+    const ingestDir = join(dest, 'ingest');
     const killed = await cli(exportArgs(dest, 'zstd'), (line, kill) => {
-      if ((doneIn(line) ?? 0) >= 2) kill();
+      if ((doneIn(line) ?? 0) >= 2 && existsSync(ingestDir) && readdirSync(ingestDir).some((n) => n.startsWith('cachescope-'))) kill();
     });
     assert.equal(killed.signal, 'SIGKILL', `the export ended before the kill: ${killed.stdout.slice(-300)}`);
     const ingest = await readdir(join(dest, 'ingest'));
