@@ -87,7 +87,7 @@ describe('after a gc, every open view of the folder is read again (Chromium, bro
     await page
       .waitForFunction(
         (gens) => {
-          const text = [...document.querySelectorAll('[data-testid="notice"]')].map((n) => n.textContent ?? '').join('\n');
+          const text = Array.from(document.querySelectorAll('[data-testid="notice"]')).map((n) => n.textContent ?? '').join('\n');
           return gens.every((g) => text.includes(`generation ${g} was removed by gc`));
         },
         orphans.generations,
