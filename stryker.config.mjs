@@ -1,12 +1,20 @@
 // `npm run mutate`: StrykerJS mutation testing of shared/ and the engine's store and export code.
 // Kept out of `npm test` (a full run takes long); narrow it with `npm run mutate -- --mutate shared/json/go-json.ts`.
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
 // Stryker runs the tests in a sandbox copy under .stryker-tmp/, where `../shared/fixtures` is not the real
-// folder: point the fixture helper at it before the test processes (which inherit this env) start.
-process.env.CACHESCOPE_FIXTURES ??= join(root, '..', 'shared', 'fixtures');
+// folder: point the fixture helper at a folder before the test processes (which inherit this env) start.
+// Never the shared fixtures themselves: a mutant can turn a gc dry run into a real one, and as root
+// read-only modes do not stop it (a run once deleted 8 fixture blobs). Each run gets its own copy.
+if (!process.env.CACHESCOPE_FIXTURES) {
+  const copy = join(mkdtempSync(join(tmpdir(), 'cachescope-mutate-fixtures-')), 'fixtures');
+  cpSync(join(root, '..', 'shared', 'fixtures'), copy, { recursive: true });
+  process.env.CACHESCOPE_FIXTURES = copy;
+}
 
 // MUTATE_TAG keeps a second, concurrent run's reports and incremental file apart (e.g. MUTATE_TAG=engine).
 const tag = process.env.MUTATE_TAG ? `-${process.env.MUTATE_TAG}` : '';

@@ -177,6 +177,8 @@ export async function verifyBlobs(store: StoreReader, descriptors: VerifyDescrip
         diffID = undefined;
       }
     }
+    // A diffID only matters for a layer (its codec is known); on a config or manifest it is ignored, even when malformed.
+    if (compression === null) diffID = undefined;
     const diffAlgorithm = diffID ? parseDigest(diffID).algorithm : 'sha256';
     let decompressor: Transform | null = null;
     if (diffID && compression === 'gzip') decompressor = createGunzip();
