@@ -127,7 +127,8 @@ export interface Requests {
   listGenerations: { params: { dir: string }; result: { generations: Generation[] } };
   verifyCache: { params: { cacheId: string }; result: VerifyReport };
   runGc: { params: { dir: string; dryRun: boolean }; result: GcOutcome };
-  previewExport: { params: { cacheId: string; options: ExportOptions }; result: ExportPreview };
+  /** `dest` (optional): a folder or registry reference; a registry adds the pre-push `warnings`. */
+  previewExport: { params: { cacheId: string; options: ExportOptions; dest?: string }; result: ExportPreview };
   startExport: { params: { cacheId: string; dest: string; options: ExportOptions }; result: { jobId: string } };
   cancelExport: { params: { jobId: string }; result: { cancelled: boolean } };
   /** A job's latest progress and outcome: how a page catches up after its event stream dropped. */

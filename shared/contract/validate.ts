@@ -109,8 +109,9 @@ const VALIDATORS: { [N in RequestName]: Validator<N> } = {
     return { dir: str(o, 'dir')!, dryRun: bool(o, 'dryRun') };
   },
   previewExport: (raw) => {
-    const o = object(raw, ['cacheId', 'options']);
-    return { cacheId: str(o, 'cacheId')!, options: validateExportOptions(o.options ?? {}) };
+    const o = object(raw, ['cacheId', 'options', 'dest']);
+    const dest = str(o, 'dest', true);
+    return { cacheId: str(o, 'cacheId')!, options: validateExportOptions(o.options ?? {}), ...(dest !== undefined ? { dest } : {}) };
   },
   startExport: (raw) => {
     const o = object(raw, ['cacheId', 'dest', 'options']);

@@ -85,6 +85,20 @@ export interface ExportPreview {
   effectiveLevel: number | null;
   /** One line on the level: which runs and why it differs from the one asked for, or that it has no effect; null when there is nothing to say. */
   levelNote: string | null;
+  /**
+   * Before a push (previewExport with a registry `dest`): what the destination is known to reject or
+   * what BuildKit would refuse to import, each with the option that works. Empty for a folder.
+   */
+  warnings?: PushWarning[];
+}
+
+/** One pre-push warning (registries.md §2, BuildKit's 1 MiB config import cap). */
+export interface PushWarning {
+  kind: 'index-form' | 'docker-image-manifest' | 'config-size';
+  /** What will go wrong, naming the host or the size. */
+  message: string;
+  /** The option that works, e.g. `image-manifest=true`. */
+  fix: string;
 }
 
 export interface LayerProgress {
