@@ -1,24 +1,43 @@
-/** `cachescope inspect <source> [--json]`: one JSON object, or a readable summary. */
+/** `cachescope inspect <source> [--image REF]... [--json]`: one JSON object, or a readable summary; `--image` names records from an image's history. */
 import { CacheError } from '../../shared/contract/errors';
 import { oneLine } from '../../shared/cache/json-text';
 import type { CacheView, RecordRow } from '../../shared/cache/view-types';
 import { shortDigest } from '../../shared/oci/digest';
 import { viewOf } from '../engine/sources/cache-view';
+import { checkAttachable, readImageHistory } from '../engine/sources/image-history';
+import type { ImageHistorySource } from '../../shared/graph/history-names';
+import { displayName } from '../../shared/graph/history-names';
 import { cachedResultWaste } from '../engine/contents/cached-waste';
 import { openCacheSource } from '../engine/sources/open-cache';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import { formatBytes, table } from './format';
 import type { CommandIo } from './io';
 
-const USAGE = 'usage: cachescope inspect <source> [--json]';
+const USAGE = 'usage: cachescope inspect <source> [--image REF]... [--json]';
 /** Rows printed per table without --json; the JSON output always has them all. */
 const MAX_ROWS = 200;
 
 export async function inspectCommand(args: string[], io: CommandIo): Promise<number> {
-  const json = args.includes('--json');
-  const unknown = args.find((a) => a.startsWith('-') && a !== '--json');
-  const positional = args.filter((a) => !a.startsWith('-'));
-  if (unknown !== undefined || positional.length !== 1) {
+  // `--image REF` (repeatable): an image of the same build whose history names the records.
+  const imageRefs: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--image') {
+      const ref = args[i + 1];
+      if (ref === undefined || ref === '') {
+        io.err(`${USAGE} (--image needs a reference: DIR[:tag|@sha256:…], an image config file or HOST/REPO[:tag])`);
+        return 2;
+      }
+      imageRefs.push(ref);
+      i++;
+    } else if (a.startsWith('--image=')) imageRefs.push(a.slice('--image='.length));
+    else rest.push(a);
+  }
+  const json = rest.includes('--json');
+  const unknown = rest.find((a) => a.startsWith('-') && a !== '--json');
+  const positional = rest.filter((a) => !a.startsWith('-'));
+  if (unknown !== undefined || positional.length !== 1 || imageRefs.some((r) => r === '')) {
     io.err(`${USAGE}${unknown !== undefined ? ` (unknown option ${unknown})` : ''}`);
     return 2;
   }
@@ -26,7 +45,10 @@ export async function inspectCommand(args: string[], io: CommandIo): Promise<num
   let opened: OpenedSource;
   try {
     opened = await openCacheSource(positional[0]);
-    view = await viewOf(opened);
+    const images: ImageHistorySource[] = [];
+    for (const ref of imageRefs) images.push(await readImageHistory(ref));
+    view = await viewOf(opened, images);
+    for (const image of images) checkAttachable(view, image);
   } catch (err) {
     // Messages quote file content at times (a JSON parse error); the CLI prints them on one line.
     if (err instanceof CacheError) throw new CacheError(err.code, oneLine(err.message), err.details);
@@ -110,10 +132,23 @@ export function renderInspect(view: CacheView): string {
   lines.push('');
   lines.push(
     table([
-      ['#', 'DIGEST', 'INPUTS (slot: a|b, * = selector)', 'RESULT', 'SIZE'],
-      ...rows(view.records, (r) => [String(r.index), shortDigest(r.digest), inputsText(r), resultText(r), r.resultSize > 0 ? formatBytes(r.resultSize) : '-']),
+      ['#', 'DIGEST', 'INPUTS (slot: a|b, * = selector)', 'RESULT', 'SIZE', ...(view.names ? ['NAME (image history)'] : [])],
+      ...rows(view.records, (r) => {
+        const cells = [String(r.index), shortDigest(r.digest), inputsText(r), resultText(r), r.resultSize > 0 ? formatBytes(r.resultSize) : '-'];
+        const nm = view.names?.records[r.index];
+        return view.names ? [...cells, nm ? displayName(nm.text) : '-'] : cells;
+      }),
     ]),
   );
+  if (view.names) {
+    lines.push('');
+    for (const img of view.names.images) {
+      lines.push(
+        `names:     from image ${img.ref} history${img.inline ? ' (the image config carrying this inline cache)' : ''}: ${img.namedRecords} record${img.namedRecords === 1 ? '' : 's'}, ${img.namedLayers} layer entr${img.namedLayers === 1 ? 'y' : 'ies'}; ${img.matchedLayers} of its ${img.layers} layers are in this cache`,
+      );
+      for (const note of img.notes) lines.push(`           ${note}`);
+    }
+  }
   if (view.warnings.length > 0) {
     lines.push('');
     for (const w of view.warnings) lines.push(`warning [${w.code}]: ${w.message}${w.where ? ` (${w.where})` : ''}`);

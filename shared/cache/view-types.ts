@@ -134,6 +134,56 @@ export interface CacheWarning {
   where?: string;
 }
 
+/**
+ * A name from an image's history: the `created_by` of the history entry that made a layer, e.g.
+ * `COPY a.txt /a.txt # buildkit`, and where it was found.
+ */
+export interface HistoryName {
+  /** The history entry's `created_by`. */
+  text: string;
+  /** Where the name comes from, in words: `from image <ref> history[3]`. */
+  from: string;
+  /** The image reference (or `inline cache` source) whose history it is. */
+  image: string;
+  /** Index into the image config's `history` (empty entries included). */
+  history: number;
+  /** Index into the image's `rootfs.diff_ids`. */
+  imageLayer: number;
+  /** The history entry's `created`, or null. */
+  created: string | null;
+  /**
+   * How the layer entry was matched: `chain` when its whole chain of diffIDs is the image's first
+   * layers, `diffID` when only its own diffID is one of the image's.
+   */
+  match: 'chain' | 'diffID';
+}
+
+/** An image whose history names this cache's layers, and how well it fits. */
+export interface AttachedImage {
+  /** What the user typed (or the inline-cache source). */
+  ref: string;
+  /** The image's config digest, when known. */
+  configDigest: string | null;
+  /** `rootfs.diff_ids` count, and how many of them are a layer entry of this cache. */
+  layers: number;
+  matchedLayers: number;
+  /** Layer entries and records of this cache this image names. */
+  namedLayers: number;
+  namedRecords: number;
+  /** Why some layers have no name (history shorter or longer than the layers), in words. */
+  notes: string[];
+  /** true for the image config an inline-cache source carries itself. */
+  inline: boolean;
+}
+
+/** Names of layer entries and records taken from image histories (indexes as in `layers` and `records`). */
+export interface CacheNames {
+  images: AttachedImage[];
+  layers: (HistoryName | null)[];
+  /** A record's name is the name of the layer entry its result ends at. */
+  records: (HistoryName | null)[];
+}
+
 export interface CacheView {
   source: string;
   manifest: ManifestInfo | null;
@@ -152,4 +202,6 @@ export interface CacheView {
    * by the manifest": asking the registry blob by blob would cost a request each).
    */
   blobLocation: 'local' | 'registry';
+  /** Names from image histories (the inline-cache config, attached images); absent when no image names anything. */
+  names?: CacheNames;
 }

@@ -45,3 +45,16 @@ export function explanation(d: Omit<Divergence, 'explanation'>, a: NormConfig, b
   }
   return `input ${d.slot} of record #${d.record} changed: ${what} ${shortDigest(d.digestA)} → ${shortDigest(d.digestB)}; ${cost}`;
 }
+
+/**
+ * The explanation with the records' names from image histories, right after their numbers:
+ * `input 0 of record #13 (RUN make) changed: …`. Unnamed records are left as they are.
+ */
+export function namedExplanation(d: Pick<Divergence, 'record' | 'recordA' | 'explanation'>, nameB: (record: number) => string | null, nameA?: (record: number) => string | null): string {
+  let text = d.explanation;
+  const b = nameB(d.record);
+  if (b) text = text.replace(new RegExp(`^((?:input \\d+ of )?record #${d.record})(?=[ :;,]|$)`), (m) => `${m} (${b})`);
+  const a = d.recordA !== null && nameA ? nameA(d.recordA) : null;
+  if (a) text = text.replace(new RegExp(`(A's record #${d.recordA})(?=[ :;,]|$)`), (m) => `${m} (${a})`);
+  return text;
+}

@@ -3,7 +3,8 @@
  * one), edges (input links, one port per input slot, alternatives of a slot grouped), result marks
  * and names taken from the graph itself. Pure data: no DOM, no layout.
  */
-import type { LayerRow, RecordRow } from '../cache/view-types';
+import type { CacheNames, LayerRow, RecordRow } from '../cache/view-types';
+import { displayName } from './history-names';
 
 /** What a node is, in words a BuildKit user recognises, and where that name comes from. */
 export type NodeRole = 'source' | 'step' | 'stage result';
@@ -16,10 +17,12 @@ export interface GraphNode {
   head: number;
   digest: string;
   role: NodeRole;
-  /** The name shown: the role, plus how many records a run holds. */
+  /** The name shown: the image history's name when there is one, else the role; plus how many records a run holds. */
   label: string;
-  /** Where the name comes from, for a tooltip ("from the graph: no inputs" …). */
+  /** Where the name comes from, for a tooltip ("from image … history[3]", "from the graph: no inputs" …). */
   nameSource: string;
+  /** The head record's name from an image's history (`COPY a.txt /a.txt`), or null; the role is then the secondary label. */
+  name: string | null;
   /** Input slots of the first record of the run (the node's ports, in slot order). */
   ports: number;
   hasResult: boolean;
@@ -66,6 +69,8 @@ export interface ModelOptions {
 export interface GraphSource {
   records: RecordRow[];
   layers: LayerRow[];
+  /** Names from image histories (CacheView.names): they win over the graph's roles. */
+  names?: CacheNames;
 }
 
 function unique(xs: number[]): number[] {
@@ -144,14 +149,18 @@ export function buildGraphModel(src: GraphSource, opts: ModelOptions = {}): Grap
     const head = records[run[run.length - 1]];
     const role = recordRole(head.isSource || first.isSource ? { ...head, isSource: true } : head);
     const bytes = head.stack.reduce((s, l) => s + (layers[l]?.size ?? 0), 0);
+    const named = src.names?.records[head.index] ?? null;
+    const roleLabel = run.length > 1 ? `${role === 'stage result' ? 'stage result' : 'steps'} · ${run.length} records` : role;
+    const roleSource = run.length > 1 ? `${NAME_SOURCE[role]}; a straight run of ${run.length} records (single input, single dependent), collapsed` : NAME_SOURCE[role];
     return {
       id,
       records: run,
       head: head.index,
       digest: head.digest,
       role,
-      label: run.length > 1 ? `${role === 'stage result' ? 'stage result' : 'steps'} · ${run.length} records` : role,
-      nameSource: run.length > 1 ? `${NAME_SOURCE[role]}; a straight run of ${run.length} records (single input, single dependent), collapsed` : NAME_SOURCE[role],
+      label: named ? `${displayName(named.text)}${run.length > 1 ? ` · ${run.length} records` : ''}` : roleLabel,
+      nameSource: named ? `${named.from}; role ${roleSource}` : roleSource,
+      name: named ? displayName(named.text) : null,
       ports: first.inputs.length,
       hasResult: head.stack.length > 0,
       layers: head.stack.length,

@@ -3,6 +3,8 @@ import { CacheError } from '../../../shared/contract/errors';
 import { toView } from '../../../shared/cache/model';
 import type { CacheView, CacheWarning, OrphanReport } from '../../../shared/cache/view-types';
 import { findOrphans } from '../store/gc';
+import type { ImageHistorySource } from '../../../shared/graph/history-names';
+import { inlineImageHistory, namesFor } from './image-history';
 import type { OpenedSource } from './open-cache';
 
 /** What BuildKit's `reset=true` would delete in the layout, or null (with why) when that cannot be said. */
@@ -19,13 +21,26 @@ async function layoutOrphans(dir: string): Promise<{ orphans: OrphanReport | nul
   }
 }
 
-export async function viewOf(opened: OpenedSource): Promise<CacheView> {
+/**
+ * The view with names from image histories: the inline-cache source's own image config first,
+ * then the attached images in the order they were attached.
+ */
+export function withNames(view: CacheView, opened: Pick<OpenedSource, 'texts'>, attached: readonly ImageHistorySource[] = []): CacheView {
+  const inline = inlineImageHistory(view, opened.texts.config);
+  const images = inline ? [inline, ...attached] : [...attached];
+  const { names: _old, ...bare } = view;
+  void _old;
+  return namesFor(bare, images);
+}
+
+export async function viewOf(opened: OpenedSource, attached: readonly ImageHistorySource[] = []): Promise<CacheView> {
   const { orphans, warnings } = opened.layout ? await layoutOrphans(opened.layout.dir) : { orphans: null, warnings: [] };
-  return toView(opened.model, {
+  const view = toView(opened.model, {
     present: (d) => opened.present.has(d),
     orphans,
     layout: opened.layout,
     extraWarnings: warnings,
     blobLocation: opened.blobs.kind,
   });
+  return withNames(view, opened, attached);
 }

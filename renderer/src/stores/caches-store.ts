@@ -35,6 +35,11 @@ export interface CachesState {
   setTab(tab: Tab): void;
   clearOpenError(): void;
   /**
+   * Attaches an image of the same build to name the cache's records from its history; the view is
+   * replaced in place (same cacheId). Resolves to null, or to the error's words when it is refused.
+   */
+  attachImage(cacheId: string, image: string): Promise<string | null>;
+  /**
    * A layout folder changed under its views (a gc, from this window or another): every open view of
    * that folder is read again, a view of a deleted generation is closed, and a notice names each
    * deleted generation. Handled once per change, whether the event or the gc answer comes first.
@@ -128,6 +133,12 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
         statusStore.getState().report(`Could not reload ${old.view.source}`, err, 'open');
         return null;
       }
+      // Images attached to the old view name the fresh one too (an image that no longer fits is dropped).
+      for (const img of old.view.names?.images ?? []) {
+        if (img.inline) continue;
+        const named = await api.request('attachImage', { cacheId: fresh.cacheId, image: img.ref }).catch(() => null);
+        if (named) fresh = { ...fresh, view: named.view };
+      }
       set((s) => ({
         caches: s.caches.map((c) => (c.cacheId === cacheId ? fresh : c)),
         activeId: s.activeId === cacheId ? fresh.cacheId : s.activeId,
@@ -180,6 +191,15 @@ export const cachesStore = createStore<CachesState>()((set, get) => ({
   setActive: (cacheId) => set({ activeId: cacheId }),
   setTab: (tab) => set({ tab }),
   clearOpenError: () => set({ openError: null }),
+  async attachImage(cacheId, image) {
+    try {
+      const { view } = await statusStore.getState().track(`Reading image ${image}…`, api.request('attachImage', { cacheId, image }));
+      set((s) => ({ caches: s.caches.map((c) => (c.cacheId === cacheId ? { ...c, view } : c)) }));
+      return null;
+    } catch (err) {
+      return errorParts(err).message;
+    }
+  },
 }));
 
 export function useCaches<T>(selector: (s: CachesState) => T): T {

@@ -6,7 +6,7 @@
 import { useMemo } from 'react';
 import type { KeyboardEvent } from 'react';
 import type { CacheView } from '../../../shared/cache/view-types';
-import { ICICLE_WIDTH as WIDTH, icicle } from '../../../shared/graph/icicle';
+import { ICICLE_WIDTH as WIDTH, fitLabel, icicle } from '../../../shared/graph/icicle';
 import { formatBytes, short } from '../format';
 import { select, useSelectedIndex } from '../stores/selection-store';
 
@@ -46,7 +46,7 @@ export function ChainsPicture({ view, cacheId }: { view: CacheView; cacheId: str
           {blocks.map((b) => {
             const l = view.layers[b.index];
             const records = view.chain.recordsEndingAt[b.index] ?? [];
-            const title = [`layer entry #${b.index}: ${l.blob}`, `diffID ${l.diffID ?? 'unknown'}`, `created ${l.createdAt ?? 'unknown'}`, `${formatBytes(l.size)}, ${l.compression}, ${l.present ? 'present' : 'missing'}`, records.length ? `results of records ${records.map((r) => `#${r}`).join(', ')}` : ''].filter(Boolean).join('\n');
+            const title = [`layer entry #${b.index}: ${l.blob}`, ...(b.nameFrom ? [`made by ${b.nameFrom.text}`, `  (name ${b.nameFrom.from})`] : []), `diffID ${l.diffID ?? 'unknown'}`, `created ${l.createdAt ?? 'unknown'}`, `${formatBytes(l.size)}, ${l.compression}, ${l.present ? 'present' : 'missing'}`, records.length ? `results of records ${records.map((r) => `#${r}`).join(', ')}` : ''].filter(Boolean).join('\n');
             return (
               <g key={b.index} className={`c-block comp-${l.compression}${l.present ? '' : ' missing'}${selected === b.index ? ' selected' : ''}`} data-testid="chain-block" data-index={b.index}>
                 <rect
@@ -56,7 +56,7 @@ export function ChainsPicture({ view, cacheId }: { view: CacheView; cacheId: str
                   height={ROW - 2}
                   rx={2}
                   role="button"
-                  aria-label={`layer entry #${b.index} ${short(l.blob, 8)}, ${formatBytes(l.size)}, ${l.compression}${l.present ? '' : ', missing'}`}
+                  aria-label={`layer entry #${b.index} ${short(l.blob, 8)}${b.name ? `, ${b.name}` : ''}, ${formatBytes(l.size)}, ${l.compression}${l.present ? '' : ', missing'}`}
                   aria-pressed={selected === b.index}
                   tabIndex={b.index === tabIndexOf ? 0 : -1}
                   onClick={() => select(cacheId, 'layer', b.index)}
@@ -66,8 +66,9 @@ export function ChainsPicture({ view, cacheId }: { view: CacheView; cacheId: str
                 </rect>
                 {!l.present && <rect className="c-hatch" x={b.x + 0.5} y={b.depth * ROW + 1} width={Math.max(1, b.w - 1)} height={ROW - 2} fill="url(#chains-missing)" pointerEvents="none" />}
                 {b.w >= MIN_LABEL && (
-                  <text x={b.x + 5} y={b.depth * ROW + 16} pointerEvents="none">
-                    #{b.index} {short(l.blob, 6)}
+                  <text x={b.x + 5} y={b.depth * ROW + 16} pointerEvents="none" data-testid={b.name ? 'chain-block-name' : undefined}>
+                    {/* A named block says the step that made it (the digest is in the hover); wide ones keep the digest too. */}
+                    {b.name ? fitLabel(`#${b.index} ${b.name}`, b.w) : `#${b.index} ${short(l.blob, 6)}`}
                   </text>
                 )}
                 {b.w >= MIN_LABEL && (
@@ -88,10 +89,22 @@ export function ChainsPicture({ view, cacheId }: { view: CacheView; cacheId: str
 
 function SelectedLayer({ view, index }: { view: CacheView; index: number | null }) {
   const l = index !== null ? view.layers[index] : undefined;
-  if (!l) return <p className="muted small pad">Hover a block for its digest, diffID and createdAt; click it to select the layer entry everywhere.</p>;
+  const name = index !== null ? (view.names?.layers[index] ?? null) : null;
+  if (!l) return <p className="muted small pad">Hover a block for its digest, diffID, createdAt and the step that made it (from an attached image); click it to select the layer entry everywhere.</p>;
   return (
     <p className="small pad" data-testid="chains-picture-selected">
-      Entry #{l.index} <code>{l.blob}</code> · diffID <code>{l.diffID ?? 'unknown'}</code> · created {l.createdAt ?? 'unknown'} · {formatBytes(l.size)} {l.compression} · {l.present ? 'present' : 'missing'}
+      Entry #{l.index} <code>{l.blob}</code>
+      {name && (
+        <>
+          {' '}
+          · made by{' '}
+          <code className="history-name-text" data-testid="chains-picture-name">
+            {name.text}
+          </code>{' '}
+          <span className="muted">({name.from})</span>
+        </>
+      )}{' '}
+      · diffID <code>{l.diffID ?? 'unknown'}</code> · created {l.createdAt ?? 'unknown'} · {formatBytes(l.size)} {l.compression} · {l.present ? 'present' : 'missing'}
     </p>
   );
 }

@@ -14,6 +14,19 @@ import type { OpenCache } from '../stores/caches-store';
 import { diffStore, useDiff } from '../stores/diff-store';
 import type { BlobCategory } from '../stores/diff-store';
 import { RecordGraph as RecordGraphPicture } from './record-graph';
+import { namedExplanation } from '../../../shared/diff/explain';
+import { recordName } from '../../../shared/graph/history-names';
+
+/** A divergence's words with the records' names from attached images (B's, and A's for A's record). */
+function explain(d: Divergence, a: CacheView, b: CacheView): string {
+  return namedExplanation(d, (i) => recordName(b.names, i), (i) => recordName(a.names, i));
+}
+
+/** ` (COPY a.txt /a.txt)` after a record number, when an image names it. */
+function nameSuffix(view: CacheView, record: number): string {
+  const nm = recordName(view.names, record);
+  return nm ? ` (${nm})` : '';
+}
 import { DivergenceFiles } from './divergence-files';
 
 /** Digest first: two generations of one folder differ only there. */
@@ -229,7 +242,7 @@ function DivergenceDetail({ d, a, b }: { d: Divergence; a: CacheView; b: CacheVi
     <div className="sides divergence-detail" data-testid="divergence-detail">
       <div className="side-card side-a">
         <div className="side-card-title">
-          <span className="side-tag side-a">A</span> {recA ? <>record #{recA.index} <Digest value={recA.digest} copy={false} /></> : <span className="muted">no comparable record</span>}
+          <span className="side-tag side-a">A</span> {recA ? <>record #{recA.index}{nameSuffix(a, recA.index)} <Digest value={recA.digest} copy={false} /></> : <span className="muted">no comparable record</span>}
         </div>
         {recA ? <RecordInputs view={a} record={recA} highlightSlot={d.slot >= 0 ? d.slot : null} /> : <p className="muted">A had no record with this key: the whole step is new.</p>}
         {d.digestA && (
@@ -247,7 +260,7 @@ function DivergenceDetail({ d, a, b }: { d: Divergence; a: CacheView; b: CacheVi
       </div>
       <div className="side-card side-b">
         <div className="side-card-title">
-          <span className="side-tag side-b">B</span> record #{d.record} {recB && <Digest value={recB.digest} copy={false} />}
+          <span className="side-tag side-b">B</span> record #{d.record}{nameSuffix(b, d.record)} {recB && <Digest value={recB.digest} copy={false} />}
         </div>
         {recB ? <RecordInputs view={b} record={recB} highlightSlot={d.slot >= 0 ? d.slot : null} /> : <p className="muted">Record #{d.record} is not in B's view.</p>}
         <p className="small">
@@ -268,7 +281,7 @@ function DivergenceDetail({ d, a, b }: { d: Divergence; a: CacheView; b: CacheVi
 const GRAPH_ROW = 28;
 
 /** B's records as a list: matched ones dimmed, rebuilt ones marked, divergences highlighted with their explanation. */
-function RecordGraph({ diff, b }: { diff: CacheDiff; b: CacheView }) {
+function RecordGraph({ diff, a, b }: { diff: CacheDiff; a: CacheView; b: CacheView }) {
   const selected = useDiff((s) => s.selected);
   const matched = useMemo(() => new Set(diff.matched.map((m) => m.b)), [diff]);
   const rebuilt = useMemo(() => new Set(diff.divergences.flatMap((d) => d.rebuiltRecords ?? [])), [diff]);
@@ -316,10 +329,11 @@ function RecordGraph({ diff, b }: { diff: CacheDiff; b: CacheView }) {
                 <code className="idx">#{r.index}</code>
                 <code title={r.digest}>{short(r.digest, 10)}</code>
                 <span className="links small muted">{r.inputs.length === 0 ? 'source' : r.inputs.map((slot) => `[${slot.map((l) => `#${l.link}`).join(' | ')}]`).join(' ')}</span>
+                {b.names?.records[r.index] && <span className="small record-name">{recordName(b.names, r.index)}</span>}
                 {r.isLeaf && <span className="badge ok">leaf</span>}
                 {di !== undefined && (
-                  <span className="why small" title={diff.divergences[di].explanation}>
-                    ← {diff.divergences[di].explanation}
+                  <span className="why small" title={explain(diff.divergences[di], a, b)}>
+                    ← {explain(diff.divergences[di], a, b)}
                   </span>
                 )}
               </div>
@@ -440,8 +454,8 @@ export function DiffView() {
                   <li key={i}>
                     <button type="button" data-testid="divergence" className={`divergence${selected === i ? ' selected' : ''}`} aria-pressed={selected === i} onClick={() => diffStore.getState().selectDivergence(i)}>
                       <span className={`badge kind-${d.kind}`}>{d.kind}</span>
-                      <span className="explanation" title={`${plural(d.rebuiltLayers, 'layer')}, ${exactBytes(d.rebuiltBytes)} rebuilt`}>
-                        {d.explanation}
+                      <span className="explanation" title={`${plural(d.rebuiltLayers, 'layer')}, ${exactBytes(d.rebuiltBytes)} rebuilt`} data-testid="divergence-explanation">
+                        {explain(d, cacheA.view, cacheB.view)}
                       </span>
                     </button>
                   </li>
@@ -458,7 +472,7 @@ export function DiffView() {
             <RecordGraphPicture key={`${cacheA.cacheId}:${cacheB.cacheId}`} view={cacheB.view} cacheId={cacheB.cacheId} diff={result} viewA={cacheA.view} label="B's record graph" />
           </section>
           <div className="diff-columns">
-            <RecordGraph diff={result} b={cacheB.view} />
+            <RecordGraph diff={result} a={cacheA.view} b={cacheB.view} />
             <BlobTable diff={result} />
           </div>
         </div>

@@ -74,7 +74,8 @@ export function GraphOverview({ laid, marks, register, getTransform, dragged, on
         if (detailed) {
           ctx.fillStyle = '#fff';
           ctx.font = '12px sans-serif';
-          ctx.fillText(`${n.label}`, x + 6, y + 17);
+          // A name from an image's history can be long: squeezed into the box rather than spilling out.
+          ctx.fillText(`${n.label}`, x + 6, y + 17, o.nodeWidth - 12);
           ctx.fillText(`#${n.head} ${n.digest.slice(7, 15)}`, x + 6, y + 35);
         }
       }

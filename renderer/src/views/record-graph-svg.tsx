@@ -23,6 +23,11 @@ interface Props {
   onFocusNode(node: number): void;
 }
 
+/** A name cut to what fits beside the result glyph (the whole name is in the tooltip). */
+function fit(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 const portY = (h: number, ports: number, slot: number) => (ports <= 0 ? h / 2 : (h * (slot + 1)) / (ports + 1));
 
 function Edges({ laid, faded }: { laid: Laid; faded: boolean[] | null }) {
@@ -109,16 +114,22 @@ const Nodes = memo(function Nodes({ laid, records, faded, marks, outlined }: { l
             <title>{title}</title>
             <rect className="g-box" width={o.nodeWidth} height={o.nodeHeight} rx={n.records.length > 1 ? 10 : 5} />
             {n.records.length > 1 && <rect className="g-run" x={3} y={3} width={o.nodeWidth - 6} height={o.nodeHeight - 6} rx={8} />}
-            <text className="g-label" x={8} y={17}>
-              {n.label}
-              {n.createdAt && n.records.length === 1 && (
+            <text className={`g-label${n.name ? ' named' : ''}`} x={8} y={17} data-testid={n.name ? 'graph-node-name' : undefined}>
+              {n.name ? fit(n.label, n.hasResult ? 20 : 29) : n.label}
+              {!n.name && n.createdAt && n.records.length === 1 && (
                 <tspan className="g-time" dx={6}>
                   {n.createdAt.slice(11, 19)}
                 </tspan>
               )}
             </text>
             <text className="g-digest" x={8} y={35}>
-              #{n.head} {short(n.digest, 6)}
+              {/* A named node has the role beside its digest: the hex alone leaves room for it before the glyph. */}
+              #{n.head} {n.name ? n.digest.slice(n.digest.indexOf(':') + 1, n.digest.indexOf(':') + 7) : short(n.digest, 6)}
+              {n.name && (
+                <tspan className="g-role" dx={5}>
+                  {n.role}
+                </tspan>
+              )}
             </text>
             {n.hasResult && <ResultGlyph layers={n.layers} bytes={n.bytes} x={o.nodeWidth - 64} />}
             {Array.from({ length: n.ports }, (_, k) =>

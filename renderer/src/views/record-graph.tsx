@@ -11,6 +11,7 @@ import type { CacheDiff } from '../../../shared/diff/types';
 import { diffColours, nodeDiffMarks } from '../../../shared/graph/diff-colours';
 import { focusSubgraph } from '../../../shared/graph/focus';
 import { buildGraphModel, expandRun } from '../../../shared/graph/graph-model';
+import { displayName } from '../../../shared/graph/history-names';
 import type { GraphModel } from '../../../shared/graph/graph-model';
 import { layoutInput } from '../../../shared/graph/layered-layout';
 import type { LayoutResult } from '../../../shared/graph/layered-layout';
@@ -84,14 +85,19 @@ function useLaidOut(model: GraphModel | null): { laid: Laid | null; error: strin
   return state.key === key && state.laid?.model === model ? state : { laid: null, error: state.key === key ? state.error : null, ms: null };
 }
 
-/** The record a search names: a digest prefix (with or without sha256:) or `#index`. */
+/** The record a search names: a digest prefix (with or without sha256:), `#index`, or part of a name from an image's history. */
 export function findRecord(view: CacheView, query: string): number | null {
   const q = query.trim();
   if (!q) return null;
   const m = /^#(\d+)$/.exec(q);
   if (m) return Number(m[1]) < view.records.length ? Number(m[1]) : null;
   const hit = view.records.find((r) => digestMatches(r.digest, q));
-  return hit ? hit.index : null;
+  if (hit) return hit.index;
+  const names = view.names?.records;
+  if (!names) return null;
+  const lower = q.toLowerCase();
+  const byName = names.findIndex((nm) => nm !== null && displayName(nm.text).toLowerCase().includes(lower));
+  return byName >= 0 ? byName : null;
 }
 
 export interface RecordGraphProps {
@@ -286,8 +292,8 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
             className="filter"
             value={query}
             spellCheck={false}
-            placeholder="digest prefix or #index"
-            aria-label="Find a record by digest prefix"
+            placeholder="digest prefix, #index or name"
+            aria-label="Find a record by digest prefix, #index or name"
             data-testid="graph-search"
             onChange={(e) => {
               setQuery(e.target.value);
@@ -297,7 +303,7 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
           <button type="submit" data-testid="graph-search-go">
             Find
           </button>
-          {searchMiss && <span className="warn-text small">no record starts with that</span>}
+          {searchMiss && <span className="warn-text small">no record starts with that{view.names ? ' or has it in its name' : ''}</span>}
         </form>
         <button type="button" data-testid="graph-fit" onClick={() => active && vp.fit(active.layout.width, active.layout.height)}>
           Fit
@@ -390,6 +396,7 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
                 {onlyA.slice(0, 200).map((a) => (
                   <li key={a} data-testid="graph-only-a-record">
                     #{a} <code title={viewA?.records[a]?.digest}>{short(viewA?.records[a]?.digest, 10)}</code>
+                    {viewA?.names?.records[a] && <span className="muted"> {displayName(viewA.names.records[a]!.text)}</span>}
                   </li>
                 ))}
                 {onlyA.length > 200 && <li className="muted">…and {onlyA.length - 200} more</li>}

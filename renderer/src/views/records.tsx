@@ -7,7 +7,10 @@ import { RecordInputs, recordKind } from '../components/record-inputs';
 import { VirtualTable } from '../components/virtual-table';
 import { formatBytes, plural, short } from '../format';
 import { select, useSelectedIndex } from '../stores/selection-store';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { displayName } from '../../../shared/graph/history-names';
+import { recordRole } from '../../../shared/graph/graph-model';
+import { AttachImage, HistoryNameLine } from '../components/attach-image';
 import { RecordGraph } from './record-graph';
 import { FilesPanel } from './files-panel';
 import { WastePanel } from './waste-panel';
@@ -35,9 +38,24 @@ function ResultCell({ r }: { r: RecordRow }) {
   return <span className="muted">no</span>;
 }
 
-const columns: ColumnDef<RecordRow, unknown>[] = [
+type NamedRow = RecordRow & { name: string | null; nameFrom: string | null };
+
+const columns: ColumnDef<NamedRow, unknown>[] = [
   { accessorKey: 'index', header: '#', sortingFn: 'basic' },
   { accessorKey: 'digest', header: 'Digest', cell: (c) => <Digest value={c.row.original.digest} /> },
+  {
+    id: 'name',
+    accessorFn: (r) => r.name ?? '',
+    header: 'Name',
+    cell: (c) =>
+      c.row.original.name ? (
+        <span className="record-name" title={`${c.row.original.name}\n${c.row.original.nameFrom}`} data-testid="record-name">
+          {c.row.original.name}
+        </span>
+      ) : (
+        <span className="muted">–</span>
+      ),
+  },
   { id: 'slots', accessorFn: (r) => r.inputs.length, header: 'Input slots', sortingFn: 'basic' },
   { id: 'links', accessorFn: (r) => r.inputs.reduce((n, s) => n + s.length, 0), header: 'Links', sortingFn: 'basic' },
   { id: 'result', accessorFn: (r) => resultTip(r) ?? -1, header: 'Result', sortingFn: 'basic', cell: (c) => <ResultCell r={c.row.original} /> },
@@ -79,11 +97,12 @@ export function RecordDetail({ view, record, cacheId }: { view: CacheView; recor
   return (
     <div className="record-detail" data-testid="record-detail">
       <h3>
-        Record #{record.index} <Digest value={record.digest} hex={20} /> <span className="badge">{recordKind(view, record)}</span>
+        Record #{record.index} {view.names?.records[record.index] && <span className="record-title-name">{displayName(view.names.records[record.index]!.text)}</span>} <Digest value={record.digest} hex={20} /> <span className="badge">{recordKind(view, record)}</span>
         {record.isLeaf && <span className="badge ok">leaf: a final result</span>}
         {record.ignored && <span className="badge warn">ignored by BuildKit</span>}
         <CopyButton text={JSON.stringify(record, null, 2)} label="copy JSON" />
       </h3>
+      <HistoryNameLine name={view.names?.records[record.index]} role={`role from the graph: ${recordRole(record)}`} />
       <div className="cols">
         <div>
           <h4>Inputs</h4>
@@ -151,6 +170,22 @@ export function Records({ view, cacheId }: { view: CacheView; cacheId: string })
   const withResults = view.summary.recordsWithResults;
   // The graph is the default picture; the table stays as the searchable, accessible equivalent.
   const [as, setAs] = useState<'graph' | 'table'>('graph');
+  const [filter, setFilter] = useState('');
+  const named = useMemo<NamedRow[]>(
+    () =>
+      view.records.map((r) => {
+        const nm = view.names?.records[r.index];
+        return { ...r, name: nm ? displayName(nm.text) : null, nameFrom: nm?.from ?? null };
+      }),
+    [view],
+  );
+  // The table's search: a name (any part, any case), a digest prefix, or #index.
+  const rows = useMemo(() => {
+    const q = filter.trim().toLowerCase();
+    if (!q) return named;
+    const hex = q.replace(/^sha256:/, '');
+    return named.filter((r) => (r.name ?? '').toLowerCase().includes(q) || r.digest.slice(7).startsWith(hex) || `#${r.index}` === q);
+  }, [named, filter]);
   return (
     <div className="view-split">
       <div className="view-fill">
@@ -163,21 +198,35 @@ export function Records({ view, cacheId }: { view: CacheView; cacheId: string })
               Table
             </button>
           </div>
+          {as === 'table' && (
+            <input
+              className="filter"
+              value={filter}
+              spellCheck={false}
+              placeholder="name, digest prefix or #index"
+              aria-label="Filter records by name, digest prefix or #index"
+              data-testid="records-filter"
+              onChange={(e) => setFilter(e.target.value)}
+            />
+          )}
           <span className="muted">
+            {filter.trim() && as === 'table' ? `${rows.length} of ` : ''}
             {view.records.length} records, {withResults} with a result. Select one to see its inputs, dependents and layer stack.
           </span>
+          <span className="spacer" />
+          <AttachImage cacheId={cacheId} view={view} />
         </div>
         {as === 'graph' ? <RecordGraph view={view} cacheId={cacheId} /> : <VirtualTable
           label="Records"
-          data={view.records}
+          data={rows}
           columns={columns}
           rowTestId="record-row"
           rowKey={(r) => r.index}
           selected={selected}
           onSelect={(r) => select(cacheId, 'record', r.index)}
           rowClass={(r) => (r.droppedResult ? 'row-missing' : r.ignored ? 'row-dim' : '')}
-          template="56px 200px 84px 60px 150px 96px 92px minmax(120px,1fr)"
-          minWidth={880}
+          template="56px 200px minmax(160px,1.4fr) 84px 60px 150px 96px 92px minmax(120px,1fr)"
+          minWidth={1060}
           empty="This cache has no records."
         />}
       </div>
