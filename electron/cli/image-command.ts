@@ -1,52 +1,43 @@
 /**
  * `cachescope image <source> (--record N | --layer N | --chain DIGEST) --dest <folder[:tag] | docker-archive:FILE>
- * [--name a,b] [--platform os/arch[/variant]] [--config FILE] [--inline-cache] [--docker-mediatypes] [--trust-diffids] [--json]`:
+ * [--name a,b] [--platform os/arch[/variant]] [--config FILE|IMAGE] [--inline-cache] [--opt key=value]… [--docker-mediatypes] [--trust-diffids] [--json]`:
  * a cached result as a runnable image, as moby's image exporter would have written it.
  */
 import { CacheError } from '../../shared/contract/errors';
+import { parseExportAttrs } from '../../shared/export/options';
+import { IMAGE_LAYER_ATTRS, resolveImageLayers } from '../../shared/image/layer-options';
 import { parseImageNames } from '../../shared/image/names';
 import type { ImageName } from '../../shared/image/names';
 import { isDigest } from '../../shared/oci/digest';
 import type { Platform } from '../../shared/oci/types';
 import { exportImage } from '../engine/export/image-export';
 import type { ImageDestination, ImageExportResult, ImageSelection } from '../engine/export/image-export';
-import { parsePlatform } from '../engine/export/image-config';
-import { parseRegistryDestination } from '../engine/export/registry-target';
+import { configSourceOf, parsePlatform } from '../engine/export/image-config';
+import { parseImageDestination } from '../engine/export/image-destination';
 import { openCacheSource } from '../engine/sources/open-cache';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import { defaultRegistryAccess } from '../engine/sources/registry-source';
-import { tagProblem } from '../engine/store/layout-index';
 import type { CommandIo } from './io';
 
 const USAGE =
   'usage: cachescope image <source> (--record N | --layer N | --chain DIGEST) --dest <folder[:tag] | docker-archive:FILE | HOST/REPO[:tag]> ' +
-  '[--name a,b] [--platform os/arch[/variant]] [--config FILE] [--inline-cache] [--docker-mediatypes] [--trust-diffids] [--json]';
+  '[--name a,b] [--platform os/arch[/variant]] [--config FILE | DIR[:tag|@digest] | HOST/REPO[:tag]] [--inline-cache] ' +
+  `[--opt key=value]… (${IMAGE_LAYER_ATTRS.join(', ')}) [--docker-mediatypes] [--trust-diffids] [--json]`;
 
 function bad(message: string): never {
   throw new CacheError('bad-request', `${USAGE} (${message})`);
 }
 
-/** `docker-archive:FILE`, a registry `HOST/REPO[:tag]` (as `export` tells it from a path), or a folder `[oci:]DIR[:tag]` (default tag `latest`). */
+/** The CLI's `--dest`: parsed by the engine's rule, a registry given the process's client. */
 export function parseDestination(text: string): ImageDestination {
-  if (text.startsWith('docker-archive:')) {
-    const file = text.slice('docker-archive:'.length);
-    if (!file) bad('docker-archive: needs a file name');
-    return { kind: 'docker-archive', file };
+  let spec;
+  try {
+    spec = parseImageDestination(text);
+  } catch (err) {
+    bad(`--dest: ${(err as Error).message}`);
   }
-  if (text.startsWith('oci:')) text = text.slice(4);
-  else {
-    // A registry, by the export's rule (an existing path is always local).
-    const registry = parseRegistryDestination(text);
-    if (registry) return { kind: 'registry', reference: registry.reference, client: defaultRegistryAccess().client(registry.reference.registry, registry.insecure) };
-  }
-  const colon = text.lastIndexOf(':');
-  if (colon > 0 && !text.slice(colon + 1).includes('/')) {
-    const tag = text.slice(colon + 1);
-    const problem = tagProblem(tag);
-    if (problem) bad(`--dest tag ${JSON.stringify(tag)}: ${problem}`);
-    return { kind: 'folder', dir: text.slice(0, colon), tag };
-  }
-  return { kind: 'folder', dir: text, tag: 'latest' };
+  if (spec.kind !== 'registry') return spec;
+  return { kind: 'registry', reference: spec.reference, client: defaultRegistryAccess().client(spec.reference.registry, spec.insecure) };
 }
 
 export async function imageCommand(args: string[], io: CommandIo): Promise<number> {
@@ -60,6 +51,7 @@ export async function imageCommand(args: string[], io: CommandIo): Promise<numbe
   let json = false;
   let oci = true;
   let trust = false;
+  const attrs: [string, string][] = [];
   const value = (i: number, flag: string): string => {
     const v = args[i];
     if (v === undefined) bad(`${flag} needs a value`);
@@ -75,6 +67,12 @@ export async function imageCommand(args: string[], io: CommandIo): Promise<numbe
     else if (a === '--inline-cache') inlineCache = true;
     else if (a === '--docker-mediatypes') oci = false;
     else if (a === '--trust-diffids') trust = true;
+    else if (a === '--opt' || a.startsWith('--opt=')) {
+      const kv = a === '--opt' ? value(++i, a) : a.slice('--opt='.length);
+      const eq = kv.indexOf('=');
+      // BuildKit's csv attrs allow a bare key for force-compression (empty value means true).
+      attrs.push(eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]);
+    }
     else if (a === '--record' || a === '--layer') {
       const v = value(++i, a);
       if (!/^\d+$/.test(v)) bad(`${a} needs a number`);
@@ -95,6 +93,11 @@ export async function imageCommand(args: string[], io: CommandIo): Promise<numbe
   if (positional.length !== 1) bad(`expected 1 source, got ${positional.length}`);
   if (!selection) bad('give one of --record N, --layer N and --chain DIGEST');
   if (!dest) bad('--dest is required');
+  for (const [key] of attrs) if (!(IMAGE_LAYER_ATTRS as readonly string[]).includes(key)) bad(`--opt ${key} does not apply to an image export (it takes ${IMAGE_LAYER_ATTRS.join(', ')})`);
+  const layerOptions = parseExportAttrs(attrs);
+  if (!oci) layerOptions['oci-mediatypes'] = false;
+  // Bad option values fail before the source is opened.
+  resolveImageLayers(layerOptions);
   let opened: OpenedSource | null = null;
   let result: ImageExportResult;
   try {
@@ -104,9 +107,9 @@ export async function imageCommand(args: string[], io: CommandIo): Promise<numbe
       destination: dest,
       names,
       platform,
-      configFile,
+      config: configFile ? await configSourceOf(configFile) : null,
       inlineCache,
-      ociMediaTypes: oci,
+      layerOptions,
       trustDiffIDs: trust,
       onProgress: (message) => (json ? io.out(JSON.stringify({ progress: message })) : io.err(message)),
     });
@@ -120,7 +123,8 @@ export async function imageCommand(args: string[], io: CommandIo): Promise<numbe
     io.out(`containerimage.config.digest: ${result['containerimage.config.digest']}`);
     io.out(`containerimage.digest: ${result['containerimage.digest']}`);
     if (result['image.name']) io.out(`image.name: ${result['image.name']}`);
-    io.out(`${result.chain.length} layers, config from ${result.configOrigin}${inlineCache ? `, ${result.inlineRecords} inline-cache records` : ''}`);
+    const converted = result.layers.filter((l) => l.converted).length;
+    io.out(`${result.chain.length} layers${converted ? ` (${converted} converted)` : ''}, config from ${result.configOrigin}${inlineCache ? `, ${result.inlineRecords} inline-cache records` : ''}`);
   }
   return 0;
 }

@@ -1,11 +1,24 @@
 /** Where an exported image's starting config comes from: a file, the inline-cache source's image config, or BuildKit's empty config. */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { arch, platform as osPlatform } from 'node:process';
 import { CacheError } from '../../../shared/contract/errors';
 import { emptyImageConfig, parseImageConfig } from '../../../shared/image/image-config';
 import { Annotation } from '../../../shared/oci/media-types';
 import type { Platform } from '../../../shared/oci/types';
 import type { OpenedSource } from '../sources/open-cache';
+import type { RegistryAccess } from '../sources/registry-source';
+import { imageConfigFromRef, normalizedPlatform, platformText } from './image-config-ref';
+
+export { platformText };
+
+/** Where the starting config comes from: a config file, or the config of an image (layout or registry). */
+export type ConfigSource = { kind: 'file'; file: string } | { kind: 'image'; ref: string };
+
+/** `--config X`: a regular file is a config file; anything else an image reference (`DIR[:tag|@digest]`, `host/repo:tag`). */
+export async function configSourceOf(text: string): Promise<ConfigSource> {
+  const st = await stat(text).catch(() => null);
+  return st?.isFile() ? { kind: 'file', file: text } : { kind: 'image', ref: text };
+}
 
 const GO_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
 
@@ -38,10 +51,20 @@ export interface BaseConfig {
   origin: string;
 }
 
-/** The starting config: `configFile` if given, else the inline-cache source's image config, else the empty config for `platform`. */
-export async function baseImageConfig(opened: OpenedSource, configFile: string | null, platform: Platform | null): Promise<BaseConfig> {
+/** The starting config: `source` if given, else the inline-cache source's image config, else the empty config for `platform`. */
+export async function baseImageConfig(
+  opened: OpenedSource,
+  source: ConfigSource | null,
+  platform: Platform | null,
+  options: { signal?: AbortSignal; registry?: RegistryAccess } = {},
+): Promise<BaseConfig> {
   let base: BaseConfig;
-  if (configFile) {
+  if (source?.kind === 'image') {
+    // An index picks the asked platform (or this machine's); a single image must agree with --platform.
+    const got = await imageConfigFromRef(source.ref, platform ?? defaultPlatform(), options);
+    base = { config: got.config, origin: got.origin };
+  } else if (source?.kind === 'file') {
+    const configFile = source.file;
     let text: string;
     try {
       text = await readFile(configFile, 'utf8');
@@ -59,13 +82,9 @@ export async function baseImageConfig(opened: OpenedSource, configFile: string |
   delete base.config[Annotation.inlineCacheKey];
   if (platform) {
     const have = { os: String(base.config.os), architecture: String(base.config.architecture), variant: typeof base.config.variant === 'string' ? base.config.variant : undefined };
-    if (platformText(have) !== platformText(platform)) {
+    if (normalizedPlatform(have) !== normalizedPlatform(platform)) {
       throw new CacheError('bad-request', `platform given twice: --platform ${platformText(platform)} but the ${base.origin} config says ${platformText(have)}`, { field: 'platform' });
     }
   }
   return base;
-}
-
-export function platformText(p: Pick<Platform, 'os' | 'architecture' | 'variant'>): string {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }

@@ -4,33 +4,43 @@
  * writes (patchImageConfig, normalizeLayersAndHistory), to an OCI layout folder or a docker-archive tar.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { CacheError } from '../../../shared/contract/errors';
 import { marshalInlineRecords, marshalManifest } from '../../../shared/cache/serialize';
 import { historyOf, patchImageConfig } from '../../../shared/image/image-config';
 import { normalizeHistory } from '../../../shared/image/history';
 import { inlineCacheRecords } from '../../../shared/image/inline-cache';
+import { resolveImageLayers } from '../../../shared/image/layer-options';
+import type { ImageLayerOptions } from '../../../shared/image/layer-options';
 import type { ImageName } from '../../../shared/image/names';
-import { Annotation, compressionOfMediaType, convertLayerMediaType, MediaType } from '../../../shared/oci/media-types';
+import { Annotation, MediaType } from '../../../shared/oci/media-types';
 import type { Descriptor, Platform } from '../../../shared/oci/types';
 import type { RegistryClient } from '../registry/client';
 import { formatReference } from '../registry/reference';
 import type { Reference } from '../registry/reference';
 import type { OpenedSource } from '../sources/open-cache';
-import type { SourceBlobFile } from '../sources/source-blobs';
+import type { RegistryAccess } from '../sources/registry-source';
 import { openContentStore } from '../store/content-store';
+import type { ContentStore } from '../store/content-store';
 import { putTag } from '../store/layout-index';
 import { acquireLease } from '../store/leases';
-import { defaultMemoDir, fileKey, nowNs, openVerifyMemo, sameContentKey } from '../store/verify-memo';
-import type { FileKey, VerifyMemo } from '../store/verify-memo';
-import { createDecompressor, sniffCompression } from './compression';
+import type { Lease } from '../store/leases';
+import { defaultMemoDir, fileKey, openVerifyMemo, sameContentKey } from '../store/verify-memo';
+import type { VerifyMemo } from '../store/verify-memo';
 import { writeDockerArchive } from './image-archive';
 import { baseImageConfig } from './image-config';
+import type { ConfigSource } from './image-config';
+import { DiffIDPool } from './diffid-workers';
+import { prepareLayers } from './image-layers';
+import type { ConvertTarget, ImageLayerProgress, PreparedLayer } from './image-layers';
+
+/**
+ * Layers made ready at once (one per core, at most 4): each large one is decompressed and hashed in a
+ * worker (diffid-workers.ts). CACHESCOPE_IMAGE_LAYERS=N overrides it (the bench compares settings).
+ */
+const LAYER_CONCURRENCY = Math.max(1, Number(process.env.CACHESCOPE_IMAGE_LAYERS) || Math.min(4, availableParallelism()));
 
 export type ImageSelection = { kind: 'record'; index: number } | { kind: 'layer'; index: number } | { kind: 'chain'; digest: string };
 
@@ -45,10 +55,19 @@ export interface ImageExportOptions {
   destination: ImageDestination;
   names?: ImageName[];
   platform?: Platform | null;
+  /** The starting config: a file or an image reference (default: the inline-cache source's, else the empty config). */
+  config?: ConfigSource | null;
+  /** Shorthand for `config: {kind: 'file', file}`. */
   configFile?: string | null;
+  /** Registry clients for a `config` image reference (default: one per process). */
+  configRegistry?: RegistryAccess;
   inlineCache?: boolean;
   /** `oci-mediatypes` (default true): OCI manifest, config and layer types; false: Docker's. */
   ociMediaTypes?: boolean;
+  /** BuildKit's layer options (compression, compression-level, force-compression, oci-mediatypes); they win over `ociMediaTypes`. */
+  layerOptions?: ImageLayerOptions;
+  /** Per-layer progress, by the layer's position in the image. */
+  onLayer?: (p: ImageLayerProgress) => void;
   /** Trust `containerd.io/uncompressed` instead of decompressing and hashing every layer. */
   trustDiffIDs?: boolean;
   /**
@@ -68,6 +87,8 @@ export interface ImageExportResult {
   'image.name'?: string;
   /** Layer entries (base first) that became the image. */
   chain: number[];
+  /** The image's layers as its manifest lists them (converted ones have new digests). */
+  layers: { digest: string; size: number; mediaType: string; converted: boolean }[];
   diffIDs: string[];
   configOrigin: string;
   /** Records written as inline cache (0 without --inline-cache). */
@@ -110,27 +131,10 @@ export function selectChain(opened: OpenedSource, sel: ImageSelection): { chain:
   return { chain, targets };
 }
 
-/** Decompresses and hashes a layer blob: its diffID. */
-async function computeDiffID(file: string, mediaType: string, signal?: AbortSignal): Promise<string> {
-  const compression = compressionOfMediaType(mediaType) ?? (await sniffCompression(file, signal));
-  const hash = createHash('sha256');
-  await pipeline(
-    createReadStream(file, { highWaterMark: 1 << 20 }),
-    createDecompressor(compression),
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        cb();
-      },
-    }),
-    { signal },
-  );
-  return `sha256:${hash.digest('hex')}`;
-}
-
 export async function exportImage(opened: OpenedSource, options: ImageExportOptions): Promise<ImageExportResult> {
   const m = opened.model;
-  const oci = options.ociMediaTypes ?? true;
+  const layerOptions = resolveImageLayers({ ...(options.ociMediaTypes === false ? { 'oci-mediatypes': false } : {}), ...options.layerOptions });
+  const oci = layerOptions.oci;
   const say = options.onProgress ?? (() => {});
   const warnings: string[] = [];
   const { chain, targets } = selectChain(opened, options.selection);
@@ -140,43 +144,61 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
     if (!d) throw new CacheError('missing-blob', `layer ${k} of the chain (layer entry ${chain[k]}, blob ${b}) has no descriptor in the cache's manifest, so its media type and size are unknown; an image needs every layer (drop-missing cannot apply)`, { digest: b });
     return d;
   });
-  // Fail on the base before starting: a missing blob is named with its position.
-  say('exporting layers');
-  const files: SourceBlobFile[] = [];
-  const diffIDs: string[] = [];
   const memo = options.diffIDMemo === undefined ? openVerifyMemo(diffIDMemoDir()) : options.diffIDMemo;
-  /** Hashed layers to remember once the export is written (a hard link changes the source's ctime). */
-  const hashed: { path: string; key: FileKey | null; diffID: string; readFrom: bigint }[] = [];
+  const dest = options.destination;
+  const signal = options.signal ?? new AbortController().signal;
+  // The destination folder's store (leased while blobs land in it), opened on first need.
+  let folder: Promise<{ store: ContentStore; lease: Lease; dev: number }> | null = null;
+  const openFolder = (dir: string, tag: string) =>
+    (folder ??= (async () => {
+      await mkdir(dir, { recursive: true });
+      const lease = await acquireLease(dir, { purpose: `image ${tag}` });
+      const store = await openContentStore(dir, { beforePublish: (d) => lease.add([d]) });
+      return { store, lease, dev: (await stat(dir)).dev };
+    })());
+  // Converted layers for a tar or a registry wait in a staging store, removed at the end.
+  const cleanup: { staging: string | null } = { staging: null };
+  let convertTarget: Promise<ConvertTarget> | null = null;
+  const openConvertTarget = (): Promise<ConvertTarget> =>
+    (convertTarget ??= (async () => {
+      const sourceLabels = opened.layout ? await openContentStore(opened.layout.dir) : null;
+      if (dest.kind === 'folder') {
+        const f = await openFolder(dest.dir, dest.tag);
+        return { store: f.store, dev: f.dev, sourceLabels };
+      }
+      let parent = tmpdir();
+      if (dest.kind === 'docker-archive') {
+        // Next to the archive: same file system, and no surprise in a small /tmp.
+        parent = dirname(resolve(dest.file));
+        await mkdir(parent, { recursive: true });
+      }
+      const staging = await mkdtemp(join(parent, '.cachescope-image-'));
+      cleanup.staging = staging;
+      return { store: await openContentStore(staging), dev: (await stat(staging)).dev, sourceLabels };
+    })());
+  // The config first: a bad --config or platform fails before any layer is read.
+  const base = await baseImageConfig(opened, options.config ?? (options.configFile ? { kind: 'file', file: options.configFile } : null), options.platform ?? null, { signal, registry: options.configRegistry });
+  say('exporting layers');
+  let layers: PreparedLayer[] = [];
+  // CACHESCOPE_DIFFID_WORKERS=0 hashes on this thread (the bench compares the two).
+  const diffIDPool = process.env.CACHESCOPE_DIFFID_WORKERS === '0' ? null : new DiffIDPool(LAYER_CONCURRENCY);
   try {
-    for (const [k, d] of descs.entries()) {
-      let f: SourceBlobFile;
-      try {
-        f = await opened.blobs.get(d, { signal: options.signal });
-      } catch (err) {
-        const why = err instanceof Error ? err.message : String(err);
-        throw new CacheError('missing-blob', `layer ${k} of the chain (layer entry ${chain[k]}, blob ${d.digest}) is not available: ${why}; an image needs every layer (drop-missing cannot apply)`, { digest: d.digest });
-      }
-      files.push(f);
-      const annotated = d.annotations?.[Annotation.uncompressed] ?? null;
-      if (options.trustDiffIDs && annotated) {
-        diffIDs.push(annotated);
-        continue;
-      }
-      const key = memo ? await fileKey(f.path) : null;
-      if (memo && key && annotated && (await memo.known(key, annotated))) {
-        diffIDs.push(annotated);
-        continue;
-      }
-      const readFrom = nowNs();
-      const computed = await computeDiffID(f.path, d.mediaType, options.signal);
-      hashed.push({ path: f.path, key, diffID: computed, readFrom });
-      if (annotated && annotated !== computed) {
-        throw new CacheError('digest-mismatch', `layer ${k} (blob ${d.digest}): diffID mismatch: ${Annotation.uncompressed} says ${annotated}, the decompressed blob hashes to ${computed}`, { digest: d.digest });
-      }
-      diffIDs.push(computed);
-    }
-
-    const base = await baseImageConfig(opened, options.configFile ?? null, options.platform ?? null);
+    layers = await prepareLayers(
+      {
+        opened,
+        layers: layerOptions,
+        trustDiffIDs: options.trustDiffIDs ?? false,
+        memo,
+        convertTarget: openConvertTarget,
+        signal,
+        report: options.onLayer ?? (() => {}),
+        warn: (w) => warnings.push(w),
+        diffIDPool,
+      },
+      descs.map((desc, index) => ({ index, entry: chain[index], desc })),
+      LAYER_CONCURRENCY,
+    );
+    const diffIDs = layers.map((l) => l.diffID);
     const layerMeta = descs.map((d) => ({ createdAt: d.annotations?.[Annotation.createdAt] ?? null, description: d.annotations?.[Annotation.description] ?? null }));
     const norm = normalizeHistory(historyOf(base.config, base.origin), layerMeta);
     if (norm.warning) warnings.push(norm.warning);
@@ -200,36 +222,30 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
     const configText = patchImageConfig(base.config, { diffIDs, history: norm.history, inlineCacheBase64: inlineBase64 });
     const configBytes = Buffer.from(configText, 'utf8');
     const configDesc: Descriptor = { mediaType: oci ? MediaType.ociConfig : MediaType.dockerConfig, digest: sha256(configBytes), size: configBytes.length };
-    const layerDescs: Descriptor[] = descs.map((d) => ({ mediaType: convertLayerMediaType(d.mediaType, oci), digest: d.digest, size: d.size }));
+    const layerDescs: Descriptor[] = layers.map((l) => l.desc);
     const manifestBytes = Buffer.from(marshalManifest({ schemaVersion: 2, mediaType: oci ? MediaType.ociManifest : MediaType.dockerManifest, config: configDesc, layers: layerDescs }), 'utf8');
     const manifestDesc: Descriptor = { mediaType: oci ? MediaType.ociManifest : MediaType.dockerManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
     say(`writing image ${configDesc.digest}`);
     const names = options.names ?? [];
-    const dest = options.destination;
     if (dest.kind === 'folder') {
-      await mkdir(dest.dir, { recursive: true });
-      const lease = await acquireLease(dest.dir, { purpose: `image ${dest.tag}` });
-      try {
-        const store = await openContentStore(dest.dir, { beforePublish: (d) => lease.add([d]) });
-        for (const [k, f] of files.entries()) await store.link(f.path, descs[k].digest, { signal: options.signal, verify: false });
-        await store.writeBytes(configBytes, configDesc.digest);
-        await store.writeBytes(manifestBytes, manifestDesc.digest);
-        await putTag(dest.dir, dest.tag, manifestDesc, { requireBlobs: [...blobs, configDesc.digest, manifestDesc.digest], signal: options.signal });
-      } finally {
-        await lease.release();
-      }
+      const { store } = await openFolder(dest.dir, dest.tag);
+      // Kept layers are hard-linked (copied across file systems); converted ones are already there.
+      for (const l of layers) if (!l.converted) await store.link(l.path, l.desc.digest, { signal, verify: false });
+      await store.writeBytes(configBytes, configDesc.digest);
+      await store.writeBytes(manifestBytes, manifestDesc.digest);
+      await putTag(dest.dir, dest.tag, manifestDesc, { requireBlobs: [...layerDescs.map((d) => d.digest), configDesc.digest, manifestDesc.digest], signal });
     } else if (dest.kind === 'registry') {
       const repo = { registry: dest.reference.registry, repository: dest.reference.repository };
-      for (const [k, f] of files.entries()) await dest.client.pushBlob(repo, descs[k], f.path, { signal: options.signal });
-      const staging = await mkdtemp(join(tmpdir(), 'cachescope-image-'));
+      for (const l of layers) await dest.client.pushBlob(repo, l.desc, l.path, { signal });
+      const dir = await mkdtemp(join(tmpdir(), 'cachescope-image-'));
       try {
-        const configFile = join(staging, 'config.json');
+        const configFile = join(dir, 'config.json');
         await writeFile(configFile, configBytes);
-        await dest.client.pushBlob(repo, configDesc, configFile, { signal: options.signal });
+        await dest.client.pushBlob(repo, configDesc, configFile, { signal });
       } finally {
-        await rm(staging, { recursive: true, force: true });
+        await rm(dir, { recursive: true, force: true });
       }
-      await dest.client.putManifest({ ...repo, tag: dest.reference.tag ?? 'latest' }, manifestBytes, manifestDesc.mediaType, { signal: options.signal });
+      await dest.client.putManifest({ ...repo, tag: dest.reference.tag ?? 'latest' }, manifestBytes, manifestDesc.mediaType, { signal });
       say(`pushed ${formatReference({ ...repo, tag: dest.reference.tag ?? 'latest' })}@${manifestDesc.digest}`);
     } else {
       await mkdir(dirname(dest.file), { recursive: true });
@@ -237,14 +253,14 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
         file: dest.file,
         config: configBytes,
         configDigest: configDesc.digest,
-        layers: files.map((f, k) => ({ path: f.path, size: descs[k].size, diffID: diffIDs[k] })),
+        layers: layers.map((l) => ({ path: l.path, size: l.desc.size, diffID: l.diffID })),
         names,
-        signal: options.signal,
+        signal,
       });
     }
     for (const n of names) say(`naming to ${n.full}`);
     if (memo) {
-      for (const h of hashed) {
+      for (const h of layers.flatMap((l) => (l.hashed ? [l.hashed] : []))) {
         const now = await fileKey(h.path);
         // Same bytes as hashed (size, inode, mtime); only the ctime a link gave it may differ.
         if (h.key && now && sameContentKey(h.key, now)) await memo.remember(now, h.diffID, h.readFrom);
@@ -252,6 +268,7 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
     }
     const result: ImageExportResult = {
       'containerimage.config.digest': configDesc.digest,
+      layers: layers.map((l) => ({ digest: l.desc.digest, size: l.desc.size, mediaType: l.desc.mediaType, converted: l.converted })),
       'containerimage.digest': manifestDesc.digest,
       chain,
       diffIDs,
@@ -262,6 +279,9 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
     if (names.length > 0) result['image.name'] = names.map((n) => n.full).join(',');
     return result;
   } finally {
-    for (const f of files) await f.release().catch(() => {});
+    await diffIDPool?.close();
+    for (const l of layers) await l.release().catch(() => {});
+    if (folder) await (await folder.catch(() => null))?.lease.release();
+    if (cleanup.staging) await rm(cleanup.staging, { recursive: true, force: true });
   }
 }

@@ -200,6 +200,29 @@ describe('cachescope image: a runnable image from a cached result', () => {
     assert.equal(hits, 2);
   });
 
+  it('a layer that does not decompress is named with its codec (large layers are hashed in workers, small ones here)', async () => {
+    const dir = join(tmp, 'truncated');
+    const c = await writeBusyboxCache(dir);
+    const opened = await openCacheSource(dir);
+    const stack = opened.model.graph.resolutions[c.resultRecord].stack;
+    for (const k of [0, 2]) {
+      // Replaced, never written in place: the cut gzip stream ends early.
+      const blob = opened.model.norm.layers[stack[k]].blob;
+      const file = join(dir, 'blobs', 'sha256', blob.slice(7));
+      const bytes = await readFile(file);
+      await rm(file);
+      await writeFile(file, bytes.subarray(0, bytes.length - 40));
+      const again = await openCacheSource(dir);
+      again.model.descriptors.get(blob)!.size = bytes.length - 40;
+      await assert.rejects(
+        exportImage(again, { selection: { kind: 'record', index: c.resultRecord }, destination: { kind: 'folder', dir: join(tmp, `truncated-out-${k}`), tag: 't' }, diffIDMemo: null }),
+        new RegExp(`layer ${k} \\(blob ${blob}\\): cannot decompress it as gzip: unexpected end of file`),
+      );
+      await rm(file);
+      await writeFile(file, bytes);
+    }
+  });
+
   it('a chain with a missing blob is refused, naming the blob and its place, and writes no image', async () => {
     const dir = join(tmp, 'missing');
     const c = await writeBusyboxCache(dir);

@@ -58,4 +58,17 @@ describe('cachescope image → registry', () => {
     assert.equal(view.summary.records, 5);
     assert.deepEqual(view.records.find((x: { digest: string }) => x.digest === view.records[4].digest).results.map((x: { layer: number }) => x.layer), [2]);
   });
+
+  it('converts layers on the way (force-compression): the registry gets zstd layers, the config keeps the diff_ids', () => {
+    const ref = `${registry.host}/team/app:zstd`;
+    const r = run(process.execPath, [CLI, 'image', bb.dir, '--record', String(bb.resultRecord), '--dest', ref, '--opt', 'compression=zstd', '--opt', 'force-compression=true', '--json']);
+    assert.equal(r.status, 0, r.text);
+    const raw = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${ref}`]).stdout);
+    assert.deepEqual(raw.layers.map((l: { mediaType: string }) => l.mediaType), Array(3).fill('application/vnd.oci.image.layer.v1.tar+zstd'));
+    const cfg = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', '--config', `docker://${ref}`]).stdout);
+    assert.deepEqual(cfg.rootfs.diff_ids, bb.diffIDs);
+    // skopeo pulls the zstd layers back and checks them while recompressing.
+    const c = run('skopeo', ['copy', '--src-tls-verify=false', '--dest-compress-format', 'gzip', `docker://${ref}`, `oci:${join(tmp, 'pulled')}:z`]);
+    assert.equal(c.status, 0, c.text);
+  });
 });
