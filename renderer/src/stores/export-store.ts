@@ -11,7 +11,13 @@ import { api } from '../bridge';
 export interface ExportJob {
   jobId: string;
   cacheId: string;
+  /** What was sent as `dest`: a folder, or a registry reference (maybe BuildKit's `type=registry,…`). */
   dest: string;
+  /** The destination as the user wrote it, for the progress panel. */
+  label: string;
+  kind: 'folder' | 'registry';
+  /** The options the job was started with: Retry starts the same export again. */
+  options: ExportOptions;
   tag: string;
   startedAt: number;
   progress: ExportProgress | null;
@@ -38,14 +44,16 @@ export interface ExportState {
   closeDialog(): void;
   /** Back from a finished job to the options form. */
   newExport(): void;
-  start(cacheId: string, dest: string, options: ExportOptions): Promise<string>;
+  start(cacheId: string, dest: string, options: ExportOptions, meta?: { label?: string; kind?: 'folder' | 'registry'; tag?: string }): Promise<string>;
+  /** Starts a finished job's export again (same cache, destination and options); a push resumes what the last run uploaded. */
+  retry(jobId: string): Promise<string>;
   cancel(jobId: string): Promise<void>;
 }
 
 const MAX_LOG = 400;
 
 function blankJob(jobId: string): ExportJob {
-  return { jobId, cacheId: '', dest: '', tag: '', startedAt: Date.now(), progress: null, log: [], finished: null, finishedAt: null, cancelling: false };
+  return { jobId, cacheId: '', dest: '', label: '', kind: 'folder', options: {}, tag: '', startedAt: Date.now(), progress: null, log: [], finished: null, finishedAt: null, cancelling: false };
 }
 
 export function isRunning(job: ExportJob | undefined | null): boolean {
@@ -61,7 +69,7 @@ export const exportStore = createStore<ExportState>()((set, get) => ({
   },
   closeDialog: () => set({ dialog: null }),
   newExport: () => set((s) => ({ dialog: s.dialog ? { ...s.dialog, jobId: null } : null })),
-  async start(cacheId, dest, options) {
+  async start(cacheId, dest, options, meta = {}) {
     connectExportEvents();
     const startedAt = Date.now();
     const { jobId } = await api.request('startExport', { cacheId, dest, options });
@@ -71,11 +79,16 @@ export const exportStore = createStore<ExportState>()((set, get) => ({
     set((s) => {
       const seen = s.jobs[jobId] ?? blankJob(jobId);
       return {
-        jobs: { ...s.jobs, [jobId]: { ...seen, cacheId, dest, tag: options.tag ?? 'latest', startedAt } },
+        jobs: { ...s.jobs, [jobId]: { ...seen, cacheId, dest, label: meta.label ?? dest, kind: meta.kind ?? 'folder', options, tag: meta.tag ?? options.tag ?? 'latest', startedAt } },
         dialog: s.dialog && s.dialog.cacheId === cacheId ? { cacheId, jobId } : s.dialog,
       };
     });
     return jobId;
+  },
+  async retry(jobId) {
+    const job = get().jobs[jobId];
+    if (!job) throw new Error(`no export job ${jobId} to retry`);
+    return get().start(job.cacheId, job.dest, job.options, { label: job.label, kind: job.kind, tag: job.tag });
   },
   async cancel(jobId) {
     set((s) => (s.jobs[jobId] ? { jobs: { ...s.jobs, [jobId]: { ...s.jobs[jobId], cancelling: true } } } : {}));

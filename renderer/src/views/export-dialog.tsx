@@ -1,7 +1,11 @@
-/** The Export dialog: destination, tag, BuildKit's options with their defaults, a live preview, then per-layer progress. */
+/**
+ * The Export dialog: a destination (a folder, or a registry reference with its insecure toggle and
+ * login state), tag, BuildKit's options with their defaults, a live preview (with the pre-push
+ * warnings), then per-layer progress, and a failed push explained with a one-click Retry.
+ */
 import { useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
-import type { ExportCompression, ExportOptions, ExportPreview, LayerProgress } from '../../../shared/export/types';
+import type { ExportCompression, ExportOptions, ExportPreview } from '../../../shared/export/types';
 import { api } from '../bridge';
 import { Bar, Bytes } from '../components/bytes';
 import { Modal } from '../components/modal';
@@ -10,9 +14,18 @@ import { cachesStore, findCache, useCaches } from '../stores/caches-store';
 import { exportStore, useExport } from '../stores/export-store';
 import type { ExportJob } from '../stores/export-store';
 import { errorText, statusStore } from '../stores/status-store';
+import { ExportFailure } from './export-failure';
+import { hostOfReference, insecureInText, referenceProblem, registryDest, tagOfReference } from '../../../shared/export/registry-dest-text';
+import { PushWarnings, RegistryLoginState, RegistryReferenceField } from './export-registry-destination';
+import { FINAL_STATES, LayerBars } from './layer-progress';
 
 interface Form {
+  kind: 'folder' | 'registry';
   dest: string;
+  /** The registry reference as typed (registry destinations). */
+  ref: string;
+  /** BuildKit's `registry.insecure`. */
+  insecure: boolean;
   tag: string;
   oci: boolean;
   /** Null until the user sets it: BuildKit then derives it from oci-mediatypes (see imageManifestOf). */
@@ -24,7 +37,7 @@ interface Form {
   verify: boolean;
 }
 
-const INITIAL: Form = { dest: '', tag: 'latest', oci: true, imageManifest: null, compression: 'keep', level: '', force: false, dropMissing: false, verify: false };
+const INITIAL: Form = { kind: 'folder', ref: '', insecure: false, dest: '', tag: 'latest', oci: true, imageManifest: null, compression: 'keep', level: '', force: false, dropMissing: false, verify: false };
 
 /** The form survives closing the dialog, per cache, so a second export starts from the last choices. */
 const lastForms = new Map<string, Form>();
@@ -51,7 +64,8 @@ function imageManifestOf(f: Pick<Form, 'oci' | 'imageManifest'>): { value: boole
 
 /** Only what differs from BuildKit's defaults (and what the user set explicitly) is sent, as BuildKit's own option names. */
 function toOptions(f: Form): ExportOptions {
-  const o: ExportOptions = { tag: f.tag.trim() || 'latest' };
+  // A registry reference names its own tag (the engine reads it from there, as the CLI does).
+  const o: ExportOptions = f.kind === 'registry' ? {} : { tag: f.tag.trim() || 'latest' };
   if (!f.oci) o['oci-mediatypes'] = false;
   if (f.imageManifest !== null) o['image-manifest'] = f.imageManifest;
   if (f.compression !== 'keep') o.compression = f.compression;
@@ -218,6 +232,8 @@ function ExportForm({ cacheId }: { cacheId: string }) {
   const [previewing, setPreviewing] = useState(false);
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<string | null>(null);
+  /** The engine's refusal of the registry reference (the CLI's words), or null. */
+  const [refError, setRefError] = useState<string | null>(null);
   const electron = useCaches((s) => s.startup?.mode === 'electron');
   const set = (patch: Partial<Form>) =>
     setForm((f) => {
@@ -227,22 +243,40 @@ function ExportForm({ cacheId }: { cacheId: string }) {
     });
   const optionsKey = JSON.stringify(toOptions(form));
   const level = levelProblem(form.level);
+  const registryMode = form.kind === 'registry';
+  const refProblem = registryMode ? referenceProblem(form.ref) : null;
+  const dest = registryMode ? registryDest(form.ref, form.insecure) : form.dest.trim();
+  // The engine reads a registry reference only once the form has nothing to say against it.
+  const previewDest = registryMode && !refProblem ? dest : null;
+  const host = registryMode ? hostOfReference(form.ref) : null;
+  // The CLI reads `host[:port]/repo` as a registry even here: say so rather than push by surprise.
+  const folderIsRegistry = !registryMode && hostOfReference(form.dest.trim()) !== null;
 
   useEffect(() => {
     let live = true;
     setPreviewing(true);
     const t = setTimeout(() => {
-      api.request('previewExport', { cacheId, options: JSON.parse(optionsKey) as ExportOptions }).then(
+      const params = { cacheId, options: JSON.parse(optionsKey) as ExportOptions, ...(previewDest !== null ? { dest: previewDest } : {}) };
+      api.request('previewExport', params).then(
         (p) => {
           if (!live) return;
           setPreview(p);
           setPreviewError(null);
+          setRefError(null);
           setPreviewing(false);
         },
         (err) => {
           if (!live) return;
           setPreview(null);
-          setPreviewError(errorText(err));
+          // A bad reference belongs under its field, in the CLI's words; anything else to the preview.
+          const field = (err as { details?: { field?: unknown } }).details?.field;
+          if (previewDest !== null && field === 'dest') {
+            setRefError((err as Error).message);
+            setPreviewError(null);
+          } else {
+            setRefError(null);
+            setPreviewError(errorText(err));
+          }
           setPreviewing(false);
         },
       );
@@ -251,7 +285,7 @@ function ExportForm({ cacheId }: { cacheId: string }) {
       live = false;
       clearTimeout(t);
     };
-  }, [cacheId, optionsKey]);
+  }, [cacheId, optionsKey, previewDest]);
 
   const browse = async () => {
     try {
@@ -265,43 +299,75 @@ function ExportForm({ cacheId }: { cacheId: string }) {
     setStartError(null);
     setStarting(true);
     try {
-      await exportStore.getState().start(cacheId, form.dest.trim(), toOptions(form));
+      const meta = registryMode ? { kind: 'registry' as const, label: form.ref.trim(), tag: tagOfReference(form.ref) } : { kind: 'folder' as const, label: dest };
+      await exportStore.getState().start(cacheId, dest, toOptions(form), meta);
     } catch (err) {
       setStartError(errorText(err));
     } finally {
       setStarting(false);
     }
   };
-  const blocked = !form.dest.trim() ? 'Choose a destination folder' : level ? level : preview?.error ? 'The preview reports an error' : null;
+  const destBlocked = registryMode ? (form.ref.trim() === '' ? 'Type a registry reference' : refProblem || refError ? 'Fix the registry reference' : null) : !form.dest.trim() ? 'Choose a destination folder' : null;
+  const blocked = destBlocked ?? (level ? level : preview?.error ? 'The preview reports an error' : null);
+  const shownRefError = registryMode && form.ref.trim() !== '' ? (refProblem ?? refError) : null;
+  const setRef = (ref: string) => {
+    // BuildKit's own registry.insecure in the text moves the toggle with it.
+    const fromText = insecureInText(ref);
+    set(fromText === null ? { ref } : { ref, insecure: fromText });
+  };
 
   return (
-    <form
-      onSubmit={(e) => {
-        e.preventDefault();
-        if (!blocked) void start();
-      }}
-    >
-      <div className="form-row">
-        <label className="grow">
-          <span>
-            Destination folder (<code>dest</code>)
-          </span>
-          <span className="row">
-            <input data-testid="export-dest" value={form.dest} spellCheck={false} placeholder="/path/to/cache-dir" onChange={(e) => set({ dest: e.target.value })} data-autofocus />
-            {electron && (
-              <button type="button" onClick={() => void browse()} data-testid="export-browse">
-                Browse…
-              </button>
+    <div className="export-form">
+      <form
+        id="export-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!blocked) void start();
+        }}
+      >
+        <div className="dest-kind" role="radiogroup" aria-label="Destination">
+          <label>
+            <input type="radio" name="export-dest-kind" checked={!registryMode} onChange={() => set({ kind: 'folder' })} data-testid="export-kind-folder" /> Folder <span className="muted small">(local OCI layout, <code>type=local</code>)</span>
+          </label>
+          <label>
+            <input type="radio" name="export-dest-kind" checked={registryMode} onChange={() => set({ kind: 'registry' })} data-testid="export-kind-registry" /> Registry <span className="muted small">(<code>type=registry</code>)</span>
+          </label>
+        </div>
+        {registryMode ? (
+          <RegistryReferenceField value={form.ref} insecure={form.insecure} error={shownRefError} onChange={setRef} onInsecure={(v) => set({ insecure: v })} />
+        ) : (
+          <div className="form-row">
+            <label className="grow">
+              <span>
+                Destination folder (<code>dest</code>)
+              </span>
+              <span className="row">
+                <input data-testid="export-dest" value={form.dest} spellCheck={false} placeholder="/path/to/cache-dir" onChange={(e) => set({ dest: e.target.value })} data-autofocus />
+                {electron && (
+                  <button type="button" onClick={() => void browse()} data-testid="export-browse">
+                    Browse…
+                  </button>
+                )}
+              </span>
+            </label>
+            <label>
+              <span>
+                <code>tag</code>
+              </span>
+              <input data-testid="export-tag" value={form.tag} spellCheck={false} onChange={(e) => set({ tag: e.target.value })} placeholder="latest" />
+            </label>
+            {folderIsRegistry && (
+              <p className="warn-text small dest-note" data-testid="export-dest-registry-note">
+                <code>{form.dest.trim()}</code> names a registry host, so it is pushed there, as <code>cachescope export</code> reads it (a folder path starts with <code>/</code> or <code>./</code>).{' '}
+                <button type="button" className="link" onClick={() => set({ kind: 'registry', ref: form.dest.trim() })}>
+                  Use the Registry destination
+                </button>
+              </p>
             )}
-          </span>
-        </label>
-        <label>
-          <span>
-            <code>tag</code>
-          </span>
-          <input data-testid="export-tag" value={form.tag} spellCheck={false} onChange={(e) => set({ tag: e.target.value })} placeholder="latest" />
-        </label>
-      </div>
+          </div>
+        )}
+      </form>
+      {registryMode && <RegistryLoginState host={host} />}
       <div className="opts">
         <Check testId="export-oci" name="oci-mediatypes" def="true" help="Write OCI media types; off writes Docker ones (needed by a few old registries)." checked={form.oci} onChange={(v) => set({ oci: v })} />
         <Check
@@ -322,13 +388,14 @@ function ExportForm({ cacheId }: { cacheId: string }) {
           </select>
         </Option>
         <Option name="compression-level" def="the compressor's" help="gzip -2–9, zstd any integer (BuildKit runs 1, 3, 7 or 11); empty uses the compressor's default.">
-          <input className={`narrow${level ? ' invalid' : ''}`} data-testid="export-level" inputMode="numeric" value={form.level} placeholder="default" onChange={(e) => set({ level: e.target.value })} aria-invalid={Boolean(level)} />
+          <input form="export-form" className={`narrow${level ? ' invalid' : ''}`} data-testid="export-level" inputMode="numeric" value={form.level} placeholder="default" onChange={(e) => set({ level: e.target.value })} aria-invalid={Boolean(level)} />
         </Option>
         <Check testId="export-force" name="force-compression" def="false" help="Recompress every layer that is not already in the chosen compression." checked={form.force} onChange={(v) => set({ force: v })} />
         <Check testId="export-drop-missing" name="drop-missing" def="false" help="Export what is complete: drop entries whose blob is absent, and the results that need them." checked={form.dropMissing} onChange={(v) => set({ dropMissing: v })} />
         <Check testId="export-verify" name="verify" def="unset (checks every blob)" offLabel="unset" help="Every blob is checked against its digest before it is published; a file verified before and unchanged since is not hashed again. Tick to hash every blob anyway (verify=false, the CLI's opt-out, skips checks)." checked={form.verify} onChange={(v) => set({ verify: v })} />
       </div>
       {level && <p className="error-text">{level}</p>}
+      {registryMode && preview?.warnings && <PushWarnings warnings={preview.warnings} onApply={(fix) => set(fix.name === 'image-manifest' ? { imageManifest: fix.value } : { oci: fix.value })} />}
       <PreviewPanel preview={preview} loading={previewing} error={previewError} dropMissing={form.dropMissing} />
       {startError && (
         <p className="error-text" data-testid="export-error">
@@ -340,26 +407,42 @@ function ExportForm({ cacheId }: { cacheId: string }) {
         <button type="button" onClick={() => exportStore.getState().closeDialog()}>
           Close
         </button>
-        <button type="submit" className="primary" data-testid="export-start" disabled={Boolean(blocked) || starting} title={blocked ?? undefined}>
-          {starting ? 'Starting…' : 'Export'}
+        <button type="submit" form="export-form" className="primary" data-testid="export-start" disabled={Boolean(blocked) || starting} title={blocked ?? undefined}>
+          {starting ? 'Starting…' : registryMode ? 'Push' : 'Export'}
         </button>
       </div>
-    </form>
+    </div>
   );
 }
 
-const FINAL_STATES = new Set(['done', 'exists', 'linked']);
-/** States in which bytes move, so a speed means something. */
-const ACTIVE_STATES = new Set(['reading', 'converting', 'writing', 'downloading']);
-
-function layerFraction(l: LayerProgress): number {
-  if (l.bytesTotal > 0) return l.bytesDone / l.bytesTotal;
-  return FINAL_STATES.has(l.state) ? 1 : 0;
+/** `3 written, 2 already there, …`: every count that is not zero (a push adds mounted and resumed). */
+function countsText(c: { written: number; converted: number; linked: number; exists: number; reused: number; mounted?: number; resumed?: number }): string {
+  const parts = [
+    `${c.written} written`,
+    c.converted && `${c.converted} converted`,
+    c.linked && `${c.linked} linked`,
+    c.reused && `${c.reused} reused`,
+    `${c.exists} already there`,
+    c.mounted && `${c.mounted} mounted`,
+    c.resumed && `${c.resumed} resumed`,
+  ].filter(Boolean);
+  return parts.join(', ');
 }
 
 function ProgressPanel({ job }: { job: ExportJob }) {
   const { progress, finished } = job;
   const [now, setNow] = useState(() => Date.now());
+  const [retrying, setRetrying] = useState(false);
+  const retry = async () => {
+    setRetrying(true);
+    try {
+      await exportStore.getState().retry(job.jobId);
+    } catch (err) {
+      statusStore.getState().report('Could not start the export again', err);
+    } finally {
+      setRetrying(false);
+    }
+  };
   useEffect(() => {
     if (finished) return;
     const t = setInterval(() => setNow(Date.now()), 1000);
@@ -370,11 +453,20 @@ function ProgressPanel({ job }: { job: ExportJob }) {
   const overall = finished?.ok ? 1 : total > 0 ? (progress?.bytesDone ?? 0) / total : 0;
   const layers = progress?.layers ?? [];
   const doneLayers = layers.filter((l) => FINAL_STATES.has(l.state)).length;
-  const elapsed = finished?.ok ? finished.result.durationMs : (job.finishedAt ?? now) - job.startedAt;
+  // The clock ticks from this panel's mount; a job started after it (Retry) never shows a negative time.
+  const elapsed = finished?.ok ? finished.result.durationMs : Math.max(0, (job.finishedAt ?? now) - job.startedAt);
   return (
     <div data-testid="export-progress" className="progress-panel">
-      <p className="muted small">
-        To <code>{job.dest}</code> tagged <code>{job.tag}</code>
+      <p className="muted small" data-testid="export-target">
+        {job.kind === 'registry' ? (
+          <>
+            Pushing to the registry <code>{job.label}</code>
+          </>
+        ) : (
+          <>
+            To <code>{job.dest}</code> tagged <code>{job.tag}</code>
+          </>
+        )}
       </p>
       <div className="overall">
         <Bar value={overall} big state={finished ? (finished.ok ? 'done' : 'failed') : ''} label="Overall progress" />
@@ -386,19 +478,7 @@ function ProgressPanel({ job }: { job: ExportJob }) {
       <p className="progress-text" title={progress?.text}>
         {progress?.text ?? (running ? 'Starting…' : '')}
       </p>
-      <ul className="layer-bars">
-        {layers.map((l, i) => (
-          <li key={`${l.blob}-${i}`} data-testid="layer-progress" data-state={l.state} className={`state-${l.state}`}>
-            <code title={l.blob}>{short(l.blob)}</code>
-            <Bar value={layerFraction(l)} state={l.state} label={`Layer ${short(l.blob)}`} />
-            <span className={`badge state-${l.state}`}>{l.state}</span>
-            <span className="small muted nums">
-              {formatBytes(l.bytesDone)} / {formatBytes(l.bytesTotal)} {running && ACTIVE_STATES.has(l.state) ? formatRate(l.bytesPerSecond) : ''}
-            </span>
-            {l.error && <span className="error-text small layer-error">{l.error}</span>}
-          </li>
-        ))}
-      </ul>
+      <LayerBars layers={layers} running={running} />
       {job.log.length > 0 && (
         <details className="log">
           <summary>Progress log ({job.log.length} lines)</summary>
@@ -414,17 +494,14 @@ function ProgressPanel({ job }: { job: ExportJob }) {
           ) : (
             <p data-testid="export-done-digest">skipping cache export for empty result: nothing was written.</p>
           )}
-          <p className="small">
-            {finished.result.counts.written} written, {finished.result.counts.converted} converted, {finished.result.counts.linked} linked, {finished.result.counts.exists} already there · read {formatBytes(finished.result.bytesRead)}, wrote{' '}
-            {formatBytes(finished.result.bytesWritten)} in {formatDuration(finished.result.durationMs)}
+          <p className="small" data-testid="export-done-counts">
+            {countsText(finished.result.counts)} · read {formatBytes(finished.result.bytesRead)}, {job.kind === 'registry' ? 'sent' : 'wrote'} {formatBytes(finished.result.bytesWritten)} in {formatDuration(finished.result.durationMs)}
           </p>
         </div>
       )}
-      {finished && !finished.ok && (
-        <p className="notice bad" data-testid="export-error">
-          {finished.error.code === 'cancelled' ? 'Export cancelled.' : `Export failed: ${finished.error.message}`} <span className="badge err-code">{finished.error.code}</span>
-        </p>
-      )}
+      {finished && !finished.ok && <ExportFailure error={finished.error} retrying={retrying} onRetry={() => void retry()} push={job.kind === 'registry'} />}
+      {/* A refused push is often a missing or wrong login: log in here, then Retry. */}
+      {finished && !finished.ok && job.kind === 'registry' && finished.error.code !== 'cancelled' && <RegistryLoginState host={hostOfReference(job.label)} />}
       <div className="actions">
         {running && (
           <>
@@ -470,8 +547,9 @@ export function ExportDialog() {
   const close = () => exportStore.getState().closeDialog();
   if (!cache && !job) return null;
   return (
-    <Modal title={`Export ${cache ? cache.view.source : 'cache'} to a local OCI layout`} onClose={close} wide testId="export-dialog">
-      {job ? <ProgressPanel job={job} /> : <ExportForm cacheId={dialog.cacheId} />}
+    <Modal title={`Export ${cache ? cache.view.source : 'cache'}`} onClose={close} wide testId="export-dialog">
+      {/* Keyed by job: a Retry's panel starts with its own clock and state. */}
+      {job ? <ProgressPanel key={job.jobId} job={job} /> : <ExportForm cacheId={dialog.cacheId} />}
     </Modal>
   );
 }

@@ -172,7 +172,8 @@ function DeleteDialog({ row, repository, onClose }: { row: Row; repository: stri
   );
 }
 
-function LoginForm({ registry }: { registry: string }) {
+/** The login form; `fixed` ties it to `registry` (the export dialog's destination host) and hides the host field. */
+export function LoginForm({ registry, fixed = false }: { registry: string; fixed?: boolean }) {
   const loggedInAs = useRegistry((s) => (registry ? s.loggedInAs[registry] : undefined));
   const [target, setTarget] = useState('');
   const [username, setUsername] = useState('');
@@ -196,10 +197,12 @@ function LoginForm({ registry }: { registry: string }) {
   return (
     <form className="registry-login" onSubmit={(e) => void submit(e)} aria-label="Registry login" data-testid="registry-login">
       <div className="form-row">
-        <label>
-          Registry
-          <input value={target} placeholder={registry || 'registry.example:5000'} onChange={(e) => setTarget(e.target.value)} data-testid="login-registry" autoComplete="off" spellCheck={false} />
-        </label>
+        {!fixed && (
+          <label>
+            Registry
+            <input value={target} placeholder={registry || 'registry.example:5000'} onChange={(e) => setTarget(e.target.value)} data-testid="login-registry" autoComplete="off" spellCheck={false} />
+          </label>
+        )}
         <label>
           Username
           <input value={username} onChange={(e) => setUsername(e.target.value)} data-testid="login-username" autoComplete="username" spellCheck={false} />
@@ -217,9 +220,12 @@ function LoginForm({ registry }: { registry: string }) {
           </button>
         ) : null}
       </div>
-      <p className="muted small login-status" aria-live="polite" data-testid="login-status">
-        {host ? (shown ? <>Logged in to <code>{host}</code> as <strong>{shown}</strong>.</> : shown === null ? <>Not logged in to <code>{host}</code>: anonymous access.</> : null) : 'Credentials are checked with the registry, then stored as docker login stores them (credential helper, else config.json).'}
-      </p>
+      {/* Tied to one host (the export dialog), the status is said by the surrounding view. */}
+      {!fixed && (
+        <p className="muted small login-status" aria-live="polite" data-testid="login-status">
+          {host ? (shown ? <>Logged in to <code>{host}</code> as <strong>{shown}</strong>.</> : shown === null ? <>Not logged in to <code>{host}</code>: anonymous access.</> : null) : 'Credentials are checked with the registry, then stored as docker login stores them (credential helper, else config.json).'}
+        </p>
+      )}
       {error && (
         <p className="notice bad" role="alert" data-testid="login-error">
           {error}
