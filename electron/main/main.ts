@@ -3,13 +3,15 @@
  * into the tested pieces — window options, security rules, app protocol, IPC bindings — and runs
  * the engine in this process. Keep logic out of here: nothing in this file runs under the tests.
  */
-import { BrowserWindow, app, dialog, ipcMain, protocol, session } from 'electron';
+import { BrowserWindow, app, dialog, ipcMain, protocol, safeStorage, session } from 'electron';
 import type { OpenDialogOptions } from 'electron';
 import { join } from 'node:path';
 import type { EventSink } from '../../shared/contract/index';
+import { DockerCredentialStore } from '../engine/registry/credentials';
 import { createService } from '../engine/service';
 import { APP_SCHEME_PRIVILEGES, APP_URL, registerAppProtocol } from './app-protocol';
 import { bindIpc, forwardEvents, handlersWith } from './ipc';
+import { SafeStorageCredentialStore } from './safe-storage-credentials';
 import { applySecurity, trustedSenderCheck } from './security';
 import { disposeBeforeQuit, startupSource } from './startup';
 import { windowOptions } from './window-options';
@@ -38,6 +40,12 @@ function start(): void {
     version: app.getVersion(),
     // Events raised while no window is open (an export finishing after it closed) are dropped.
     emit: (event, payload) => sink?.(event, payload),
+    // GUI logins: docker's helper when one is configured, else safeStorage-encrypted in userData (read lazily: after ready).
+    credentials: new SafeStorageCredentialStore({
+      safeStorage,
+      file: () => join(app.getPath('userData'), 'registry-credentials.json'),
+      docker: new DockerCredentialStore(),
+    }),
   });
 
   // The engine's own pickDirectory answers null (browser mode has no native picker); Electron has one.

@@ -3,6 +3,7 @@
  * that record what the code under test does to them, so main and preload logic runs under plain
  * Node where `require('electron')` has no binary behind it.
  */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IpcMainInvokeEvent } from 'electron';
 
@@ -143,5 +144,40 @@ export class FakeContextBridge {
   exposeInMainWorld(key: string, api: unknown): void {
     if (this.exposed.has(key)) throw new Error(`Cannot bind an API on top of an existing property on the window object`);
     this.exposed.set(key, api);
+  }
+}
+
+/**
+ * Electron's safeStorage, with real encryption (AES-256-GCM under a key only this object holds, as
+ * the OS keyring would hold it), so ciphertext on disk really hides the secret. `available` and
+ * `backend` play the platform: no keyring, or Linux's `basic_text`.
+ */
+export class FakeSafeStorage {
+  available = true;
+  backend = 'gnome_libsecret';
+  readonly calls: string[] = [];
+  private readonly key = randomBytes(32);
+  isEncryptionAvailable(): boolean {
+    this.calls.push('isEncryptionAvailable');
+    return this.available;
+  }
+  getSelectedStorageBackend(): string {
+    return this.backend;
+  }
+  encryptString(plainText: string): Buffer {
+    this.calls.push('encryptString');
+    if (!this.available) throw new Error('Error while encrypting the text provided to safeStorage.encryptString. Encryption is not available.');
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const body = Buffer.concat([cipher.update(plainText, 'utf8'), cipher.final()]);
+    return Buffer.concat([Buffer.from('v10'), iv, cipher.getAuthTag(), body]);
+  }
+  decryptString(encrypted: Buffer): string {
+    this.calls.push('decryptString');
+    if (!this.available) throw new Error('Error while decrypting the ciphertext provided to safeStorage.decryptString. Decryption is not available.');
+    const iv = encrypted.subarray(3, 15);
+    const decipher = createDecipheriv('aes-256-gcm', this.key, iv);
+    decipher.setAuthTag(encrypted.subarray(15, 31));
+    return Buffer.concat([decipher.update(encrypted.subarray(31)), decipher.final()]).toString('utf8');
   }
 }

@@ -7,7 +7,16 @@
  * and goes on from there; a 413 halves the chunk; ECR's 201 on PATCH is taken as 202. With a
  * `stateDir`, the newest Location and offset are kept on disk (written atomically) after every
  * chunk, so a killed process resumes the blob; a forgotten upload (404) or a stale Location (416)
- * starts that blob over.
+ * starts that blob over. A PUT whose answer was lost is checked with HEAD first: the blob may have
+ * landed. 404 or 416 on a PATCH or PUT is asked about (GET), never taken as the end of the push.
+ *
+ * What distribution 2.8 really does (measured in test/integration/registry/push-resume-large.test.ts):
+ * a connection cut before a chunk's body arrives loses nothing (resume at the last acknowledged
+ * chunk); a cut in the middle of a body leaves the bytes that did arrive in the session, but 2.8
+ * never hands out a Location for that size, so every later request on the session, GET included,
+ * answers 404 BLOB_UPLOAD_INVALID ("upload resumed at wrong offest" in its log) and the blob starts
+ * over in a new session. A stale Location gets the same 404 (not 416), while the newest one keeps
+ * working. Registries that report a partial chunk in `Range` resume from there.
  */
 import { createHash } from 'node:crypto';
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -232,6 +241,18 @@ async function readSlice(fh: FileHandle, offset: number, length: number): Promis
   return buf;
 }
 
+/** HEAD: does the repository hold the blob now? (false on any failure: the caller goes on uploading). */
+async function blobPresent(client: RegistryClient, repo: RepositoryRef, digest: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    const res = await client.uploadRequest(repo.registry, `/v2/${repo.repository}/blobs/${digest}`, { method: 'HEAD', scopes: pushScopes(repo.repository), signal, action: `HEAD blob ${repo.registry}/${repo.repository}@${digest}` });
+    res.discard();
+    return res.status === 200;
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return false;
+  }
+}
+
 /** Cancels an upload session where the registry allows it (best effort: distribution may answer 404/405). */
 async function cancelUpload(client: RegistryClient, repo: RepositoryRef, location: string): Promise<void> {
   try {
@@ -288,6 +309,9 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
   let bytesSent = 0;
   let stalls = 0;
   let monolithic = true;
+  // Which PUT is in flight (its answer may be lost after the blob landed), and whether one did.
+  let putting: 'monolithic' | 'final' | null = null;
+  let landed = false;
   const fh = await open(file, 'r');
   try {
     if (resumedFrom === null) options.onState?.('uploading', 0);
@@ -301,9 +325,11 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
       }
       if (minChunk) chunk = Math.max(chunk, minChunk);
       try {
+        putting = null;
         if (monolithic && offset === 0 && desc.size <= monolithicMax) {
           // Monolithic: one PUT with the whole blob (a failure starts the blob over: nothing to resume).
           const body = await readSlice(fh, 0, desc.size);
+          putting = 'monolithic';
           const what = `PUT blob ${name}`;
           bytesSent += body.length;
           const res = await client.uploadRequest(repo.registry, withDigest(location, desc.digest), {
@@ -329,7 +355,9 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
             location = null;
             continue;
           }
-          if (res.status >= 500 || res.status === 408 || res.status === 429) {
+          // 404/416: the session is unusable (distribution 2.8 refuses one whose stored size disagrees with
+          // its Location, e.g. after a cut body landed late): a new session starts the blob over.
+          if (res.status >= 500 || res.status === 408 || res.status === 429 || res.status === 404 || res.status === 416) {
             res.discard();
             throw Object.assign(new Error(`${what}: ${res.status}`), { code: 'ECONNRESET' });
           }
@@ -372,7 +400,8 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
             // The refused body may have been cut mid-way: ask where the upload stands.
             throw Object.assign(new Error(`${what}: 413`), { code: 'ECONNRESET', tooLarge: true });
           }
-          if (res.status === 416 || res.status >= 500 || res.status === 408 || res.status === 429) {
+          // 416 (wrong offset) and 404 (session forgotten or cancelled): ask where the upload stands, else start over.
+          if (res.status === 416 || res.status === 404 || res.status >= 500 || res.status === 408 || res.status === 429) {
             res.discard();
             throw Object.assign(new Error(`${what}: ${res.status}`), { code: 'ECONNRESET' });
           }
@@ -382,6 +411,7 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
         const what = `PUT blob ${name}${tail > 0 ? ` bytes ${offset}-${desc.size - 1}` : ''}`;
         const body = tail > 0 ? await readSlice(fh, offset, tail) : undefined;
         bytesSent += tail;
+        putting = 'final';
         const res = await client.uploadRequest(repo.registry, withDigest(location, desc.digest), {
           method: 'PUT',
           scopes: pushScopes(repo.repository),
@@ -402,7 +432,7 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
           if (chunk >= tail) throw await failure(res, what, repo.registry, { kind: 'blob', repo });
           throw Object.assign(new Error(`${what}: 413`), { code: 'ECONNRESET', tooLarge: true });
         }
-        if (res.status >= 500 || res.status === 408 || res.status === 429) {
+        if (res.status >= 500 || res.status === 408 || res.status === 429 || res.status === 404 || res.status === 416) {
           res.discard();
           throw Object.assign(new Error(`${what}: ${res.status}`), { code: 'ECONNRESET' });
         }
@@ -412,8 +442,15 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
         if (!isDropped(err)) throw err;
         if (!(err as { tooLarge?: boolean }).tooLarge) stalls++;
         if (stalls > MAX_STALLS) throw new CacheError('io', scrub(`push blob ${name}: gave up after ${stalls} failed attempts without progress: ${(err as Error).message}`), { host: repo.registry });
+        // A PUT whose answer was lost may have landed: then the blob is there and nothing is left to send.
+        if (putting && (await blobPresent(client, repo, desc.digest, signal))) {
+          landed = true;
+          break;
+        }
         // Where does the upload stand? A forgotten upload or a stale Location (416) starts the blob over.
-        const status = location ? await uploadStatus(client, repo, location, signal) : null;
+        // Not after a monolithic PUT: there is nothing to resume, and the registry may still be writing
+        // the cut body, so a status asked now could race it and send us on into a session about to break.
+        const status = location && putting !== 'monolithic' ? await uploadStatus(client, repo, location, signal) : null;
         if (status && status.offset <= desc.size) {
           location = status.location;
           offset = status.offset;
@@ -427,12 +464,17 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
       }
     }
   } catch (err) {
-    if (signal?.aborted && location && !stateFile) await cancelUpload(client, repo, location);
+    // A cancel (not a failure) leaves nothing behind: the session is DELETEd and its saved state dropped.
+    if (signal?.aborted && location) {
+      await cancelUpload(client, repo, location);
+      await dropState(stateFile);
+    }
     throw err;
   } finally {
     await fh.close();
   }
   await dropState(stateFile);
+  if (landed) options.onProgress?.(desc.size);
   return { outcome: resumedFrom !== null ? 'resumed' : 'uploaded', bytesSent, resumedFrom };
 }
 

@@ -11,8 +11,8 @@ export type Fault =
   | { kind: 'reset'; afterBytes: number; direction?: 'request' | 'response' }
   | { kind: 'status'; status: number; body?: string; headers?: Record<string, string> }
   | { kind: 'rate-limit'; retryAfter: number }
-  | { kind: 'truncate'; afterBytes: number }
-  | { kind: 'stall'; ms: number; afterBytes?: number }
+  | { kind: 'truncate'; afterBytes: number; direction?: 'request' | 'response' }
+  | { kind: 'stall'; ms: number; afterBytes?: number; direction?: 'request' | 'response' }
   | { kind: 'too-large'; maxBytes: number }
   | { kind: 'ignore-range' }
   | { kind: 'drop-body' }
@@ -235,7 +235,9 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
         if (!res.headersSent) answer(502, errorBody('UNAVAILABLE', 'proxy: upstream failed'));
         else reset(res.socket);
       });
-      up.on('response', (upRes) => onResponse(upRes, f));
+      // A truncated upload gets no answer: its connection was closed short of the body.
+      const truncAt = f?.kind === 'truncate' && f.direction === 'request' ? f.afterBytes : undefined;
+      up.on('response', (upRes) => (truncAt !== undefined && cutting ? upRes.destroy() : onResponse(upRes, f)));
       // A client that goes away (an aborted download) stops the upstream transfer too.
       res.on('close', () => {
         if (!res.writableFinished) {
@@ -252,19 +254,43 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
         up.end();
         return consume(() => undefined, () => undefined);
       }
-      const cutAt = f?.kind === 'reset' && (f.direction ?? (hasBody ? 'request' : 'response')) === 'request' ? f.afterBytes : undefined;
+      const resetAt = f?.kind === 'reset' && (f.direction ?? (hasBody ? 'request' : 'response')) === 'request' ? f.afterBytes : undefined;
+      const cutAt = resetAt ?? truncAt;
+      // Request-direction stall: the first N upload bytes reach the registry, the rest waits `ms`.
+      let holdAt = f?.kind === 'stall' && f.direction === 'request' && f.afterBytes !== undefined ? f.afterBytes : undefined;
       consume((c) => {
         if (cutting) return;
+        if (holdAt !== undefined && f?.kind === 'stall' && entry.bytesForwarded + c.length > holdAt) {
+          const head = c.subarray(0, holdAt - entry.bytesForwarded);
+          const rest = c.subarray(head.length);
+          holdAt = undefined;
+          entry.bytesForwarded += head.length;
+          up.write(head);
+          req.pause();
+          return void setTimeout(() => {
+            if (res.destroyed || cutting) return;
+            entry.bytesForwarded += rest.length;
+            up.write(rest);
+            req.resume();
+          }, f.ms);
+        }
         const part = cutAt === undefined ? c : c.subarray(0, Math.max(0, cutAt - entry.bytesForwarded));
         entry.bytesForwarded += part.length;
         const flowing = part.length === 0 || up.write(part);
         if (cutAt !== undefined && entry.bytesForwarded >= cutAt) {
-          // Request-direction reset: the first N bytes reach the upstream, then both sides are cut.
+          // Request-direction reset: the first N bytes reach the upstream, then both sides are cut (RST).
+          // Request-direction truncate: the same, but both connections are closed in order (FIN), so the
+          // registry reads a body that ends short of its Content-Length.
           cutting = true;
           req.pause();
           setTimeout(() => {
-            up.destroy();
-            reset(req.socket);
+            if (truncAt !== undefined) {
+              up.socket?.end();
+              req.socket.end();
+            } else {
+              up.destroy();
+              reset(req.socket);
+            }
           }, 50);
         } else if (!flowing) {
           req.pause();
@@ -284,7 +310,7 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
       // rewrite-status: the upstream's answer with another status (ECR's 201 instead of 202 on PATCH).
       entry.status = f?.kind === 'rewrite-status' ? f.status : (upRes.statusCode ?? 0);
       res.writeHead(entry.status, headers);
-      const cutAt = f?.kind === 'truncate' ? f.afterBytes
+      const cutAt = f?.kind === 'truncate' && f.direction !== 'request' ? f.afterBytes
         : f?.kind === 'reset' && (f.direction ?? (hasBody ? 'request' : 'response')) === 'response' ? f.afterBytes
           : undefined;
       let cutting = false;
@@ -299,7 +325,7 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
         return cut();
       }
       // stall with afterBytes: N response bytes, a pause of ms, then the rest.
-      let stallAt = f?.kind === 'stall' && f.afterBytes !== undefined ? f.afterBytes : undefined;
+      let stallAt = f?.kind === 'stall' && f.direction !== 'request' && f.afterBytes !== undefined ? f.afterBytes : undefined;
       let holding = false;
       let upstreamEnded = false;
       upRes.on('data', (c: Buffer) => {
