@@ -1,9 +1,11 @@
 /**
  * The GUI's requests on layer contents (`openLayerFiles`, `resultWaste`, `divergenceFiles`): the same
  * engine calls as the `files` and `diff --files` commands, shaped for the wire (rows capped at
- * MAX_WIRE_ROWS, sorted so a directory's children follow it).
+ * MAX_WIRE_ROWS, sorted so a directory's children follow it). Reading a chain reports its bytes as it
+ * goes (`ChainProgress`), for the panel's progress bar.
  */
 import { CacheError } from '../../../shared/contract/errors';
+import type { LayerFilesProgress } from '../../../shared/contract/events';
 import { MAX_WIRE_ROWS } from '../../../shared/contract/layer-files';
 import type { DivergenceFilesResult, FileRow, LayerFilesResult, LayerFilesView, WasteSummary } from '../../../shared/contract/layer-files';
 import { diffCaches } from '../../../shared/diff/diff-caches';
@@ -12,9 +14,62 @@ import type { FileChange, WasteReport } from './chain-tree';
 import { divergenceFiles } from './divergence-files';
 import type { LayerEntry } from './layer-entry';
 import { openLayer } from './open-layer';
-import type { LayerSource, OpenedLayer } from './open-layer';
+import type { LayerSource, OpenLayerProgress, OpenedLayer } from './open-layer';
 
 const TOP_WASTE = 100;
+/** A progress report is sent at most once per this share of the bytes to go (phase and layer changes always are). */
+const PROGRESS_STEPS = 200;
+
+/**
+ * Bytes of a chain's blobs done and to do (the `layerFilesProgress` event without its requestId): each
+ * blob's bytes once for the read (decompress and list), and once more for its download when it has to
+ * be fetched from a registry first; a cached listing counts as done at once.
+ */
+export type ChainProgress = Omit<LayerFilesProgress, 'requestId'>;
+
+/** Sums the per-layer progress of `openLayer` over a chain and thins it out for the wire. */
+export function chainProgress(sizes: number[], report: (p: ChainProgress) => void): { layer(k: number): (p: OpenLayerProgress) => void; finish(): void } {
+  const work = sizes.map((n) => Math.max(0, n));
+  const done = sizes.map(() => 0);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  let last: ChainProgress | null = null;
+  const send = (p: ChainProgress, force: boolean) => {
+    const step = Math.max(1, Math.floor(p.bytesTotal / PROGRESS_STEPS));
+    if (!force && last && last.phase === p.phase && last.layer === p.layer && p.bytesDone - last.bytesDone < step) return;
+    last = p;
+    report(p);
+  };
+  return {
+    layer: (k) => {
+      let fetched = false;
+      return (p) => {
+        const size = p.total > 0 ? p.total : work[k] / (fetched ? 2 : 1);
+        // A blob that is already here (a layout's file, a blob cache hit) reports all its bytes at once: no download.
+        if (p.phase === 'fetching' && !fetched && p.bytes >= p.total) return;
+        if (p.phase === 'fetching') {
+          fetched = true;
+          work[k] = 2 * size;
+          done[k] = Math.max(done[k], p.bytes);
+        } else if (p.phase === 'reading') {
+          work[k] = (fetched ? 2 : 1) * size;
+          done[k] = Math.max(done[k], (fetched ? size : 0) + p.bytes);
+        } else {
+          // cached or done: this layer's work is all done.
+          work[k] = Math.max(work[k], done[k], fetched ? 2 * size : size);
+          done[k] = work[k];
+        }
+        const phase = p.phase === 'fetching' ? 'fetching' : 'reading';
+        // A layer's last bytes are always sent: the bar reaches its end before the answer is built.
+        const whole = p.phase === 'done' || p.phase === 'cached' || done[k] >= work[k];
+        send({ bytesDone: sum(done), bytesTotal: Math.max(sum(work), sum(done)), phase, layer: k + 1, layers: sizes.length }, whole);
+      };
+    },
+    finish: () => {
+      const total = Math.max(sum(work), sum(done));
+      send({ bytesDone: total, bytesTotal: total, phase: 'done', layer: sizes.length, layers: sizes.length }, true);
+    },
+  };
+}
 
 /** The layer entries (base first) of a layer entry's chain or a record's result. */
 export function chainFor(source: LayerSource, pick: { layer?: number; record?: number }): number[] {
@@ -62,9 +117,12 @@ export function wasteSummary(w: WasteReport): WasteSummary {
   };
 }
 
-async function openChain(source: LayerSource, chain: number[], signal?: AbortSignal): Promise<OpenedLayer[]> {
+async function openChain(source: LayerSource, chain: number[], signal?: AbortSignal, onProgress?: (p: ChainProgress) => void): Promise<OpenedLayer[]> {
+  const blobs = chain.map((e) => source.model.norm.layers[e].blob);
+  const progress = onProgress ? chainProgress(blobs.map((b) => source.model.descriptors.get(b)?.size ?? 0), onProgress) : null;
   const out: OpenedLayer[] = [];
-  for (const e of chain) out.push(await openLayer(source, source.model.norm.layers[e].blob, { signal }));
+  for (const [k, blob] of blobs.entries()) out.push(await openLayer(source, blob, { signal, onProgress: progress?.layer(k) }));
+  progress?.finish();
   return out;
 }
 
@@ -76,10 +134,17 @@ function changeRow(c: FileChange): FileRow {
   return rowOf(c.entry ?? c.before!, { change: c.kind });
 }
 
-export async function layerFiles(source: LayerSource, pick: { layer?: number; record?: number }, view: LayerFilesView, signal?: AbortSignal, maxRows = MAX_WIRE_ROWS): Promise<LayerFilesResult> {
+export async function layerFiles(
+  source: LayerSource,
+  pick: { layer?: number; record?: number },
+  view: LayerFilesView,
+  signal?: AbortSignal,
+  maxRows = MAX_WIRE_ROWS,
+  onProgress?: (p: ChainProgress) => void,
+): Promise<LayerFilesResult> {
   const chain = chainFor(source, pick);
   // The entries view needs only the top layer; squash and changes need every layer below it too.
-  const layers = await openChain(source, view === 'entries' ? chain.slice(-1) : chain, signal);
+  const layers = await openChain(source, view === 'entries' ? chain.slice(-1) : chain, signal, onProgress);
   const listings = layers.map((l) => l.listing.entries);
   const top = layers[layers.length - 1];
   let rows: FileRow[];
@@ -106,8 +171,8 @@ export async function layerFiles(source: LayerSource, pick: { layer?: number; re
   return { view, chain, digest: top.digest, rows, total, truncated, notes: notesOf(layers), waste, cachedLayers: layers.filter((l) => l.outcome === 'cached').length };
 }
 
-export async function resultWaste(source: LayerSource, record: number, signal?: AbortSignal): Promise<WasteSummary> {
-  const layers = await openChain(source, chainFor(source, { record }), signal);
+export async function resultWaste(source: LayerSource, record: number, signal?: AbortSignal, onProgress?: (p: ChainProgress) => void): Promise<WasteSummary> {
+  const layers = await openChain(source, chainFor(source, { record }), signal, onProgress);
   return wasteSummary(chainWaste(layers.map((l) => l.listing.entries)));
 }
 

@@ -1,14 +1,18 @@
 /**
  * Layer contents asked for from the panels: one slot per (cache, layer entry or record, view), one per
  * record's waste and one per diff divergence. Nothing is read until a panel's "Open files" is pressed
- * (it reads blobs); a slot that is busy can be cancelled.
+ * (it reads blobs); a slot that is busy can be cancelled, and shows the bytes read so far (the engine's
+ * layerFilesProgress events, matched to the slot by its requestId).
  */
 import { createStore } from 'zustand/vanilla';
 import { useStore } from 'zustand';
-import type { DivergenceFilesResult, LayerFilesResult, LayerFilesView, WasteSummary } from '../../../shared/contract/index';
+import type { DivergenceFilesResult, Events, LayerFilesResult, LayerFilesView, WasteSummary } from '../../../shared/contract/index';
 import { api } from '../bridge';
 import { cachesStore } from './caches-store';
 import { errorText } from './status-store';
+
+/** Bytes read so far while busy, and the speed since the first report (null until there are two). */
+export type FilesProgress = Omit<Events['layerFilesProgress'], 'requestId'> & { bytesPerSecond: number | null; firstAt: number; firstBytes: number };
 
 export interface Slot<T> {
   busy: boolean;
@@ -16,6 +20,8 @@ export interface Slot<T> {
   error: string | null;
   /** The request's id while busy (for cancelLayerFiles). */
   requestId: string | null;
+  /** The engine's latest progress report for this request, while busy. */
+  progress?: FilesProgress | null;
 }
 
 export type FilesTarget = { layer: number } | { record: number };
@@ -52,12 +58,12 @@ export const filesStore = createStore<FilesState>()((set, get) => {
   const run = async <T>(key: string, ask: (requestId: string) => Promise<T>) => {
     if (get().slots[key]?.busy) return;
     const requestId = newRequestId();
-    patch(key, { busy: true, error: null, requestId });
+    patch(key, { busy: true, error: null, requestId, progress: null });
     try {
       const result = await ask(requestId);
-      patch(key, { busy: false, result, requestId: null });
+      patch(key, { busy: false, result, requestId: null, progress: null });
     } catch (err) {
-      patch(key, { busy: false, error: errorText(err), requestId: null });
+      patch(key, { busy: false, error: errorText(err), requestId: null, progress: null });
     }
   };
   return {
@@ -71,6 +77,25 @@ export const filesStore = createStore<FilesState>()((set, get) => {
     },
   };
 });
+
+/** A progress report goes to the busy slot that sent its requestId; a late one (the answer came first) is dropped. */
+export function onLayerFilesProgress(p: Events['layerFilesProgress'], now: number = performance.now()): void {
+  const slots = filesStore.getState().slots;
+  const key = Object.keys(slots).find((k) => slots[k].busy && slots[k].requestId === p.requestId);
+  if (!key) return;
+  const prev = slots[key].progress ?? null;
+  // Reports of one request arrive in order; one that goes back (a reordered frame) is not drawn.
+  if (prev && p.bytesDone < prev.bytesDone) return;
+  const { requestId: _id, ...rest } = p;
+  void _id;
+  const firstAt = prev?.firstAt ?? now;
+  const firstBytes = prev?.firstBytes ?? p.bytesDone;
+  const seconds = (now - firstAt) / 1000;
+  const bytesPerSecond = seconds > 0 ? (p.bytesDone - firstBytes) / seconds : null;
+  filesStore.setState((s) => ({ slots: { ...s.slots, [key]: { ...s.slots[key], progress: { ...rest, bytesPerSecond, firstAt, firstBytes } } } }));
+}
+
+api.on('layerFilesProgress', (p) => onLayerFilesProgress(p));
 
 // A closed cache's listings go with it.
 cachesStore.subscribe((s) => {
