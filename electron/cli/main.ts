@@ -6,7 +6,9 @@ import type { CommandIo } from './io';
 const USAGE = `usage: cachescope <command> [options]
 
 commands:
-  inspect <source> [--json]                      show a cache: form, digests, counts, layers, records
+  inspect <source> [--image REF]… [--json]       show a cache: form, digests, counts, layers, records;
+                                                 --image names records from an image's history (a layout
+                                                 DIR[:tag], a config.json or HOST/REPO:TAG of the same build)
   verify <source> [--referenced-only] [--json]   hash every blob in the folder (other generations' and
                                                  orphans too, named as such); non-zero exit on corruption;
                                                  a registry cache: every blob it references, downloaded
@@ -16,11 +18,12 @@ commands:
   diff <A> <B> [--files [--content]] [--json]   compare two caches; exit 0 same, 1 different, 2 error;
                                                  --files names the files that differ at each miss (reads
                                                  blobs); --content compares equal-sized files' contents
+       [--image REF]…                            --image names the records in the explanations (as inspect)
   files <source> (--layer N | --record N) [--squash] [--changes] [--json]
                                                  list the files in a layer, a chain's squashed tree and
                                                  its wasted bytes, or a layer's changes (reads blobs)
   image <source> (--record N | --layer N | --chain DIGEST) --dest <dir[:tag] | docker-archive:FILE | HOST/REPO[:tag]>
-        [--name a,b] [--platform os/arch] [--config FILE] [--inline-cache] [--json]
+        [--name a,b] [--platform os/arch] [--config FILE|IMAGE] [--inline-cache] [--opt k=v]… [--json]
                                                  a cached result as a runnable image (moby's exporter)
   gc <dir> [--dry-run] [--no-index] [--json]     delete blobs no index.json entry reaches and no
                                                  running export holds (gc --help for more)

@@ -12,6 +12,7 @@ import type { SelectionKind } from './stores/selection-store';
 import { Chains } from './views/chains';
 import { DiffView } from './views/diff';
 import { ExportDialog } from './views/export-dialog';
+import { ImageExportDialog } from './views/image-export-dialog';
 import { Layers } from './views/layers';
 import { Orphans } from './views/orphans';
 import { Overview } from './views/overview';
@@ -107,6 +108,7 @@ export function App() {
         </div>
       </main>
       <ExportDialog />
+      <ImageExportDialog />
     </div>
   );
 }

@@ -1,6 +1,7 @@
 /** Every event of the contract: name -> payload. Events flow engine -> renderer only. */
 import type { ContractError } from './errors';
 import type { ExportProgress, ExportResult } from '../export/types';
+import type { ImageExportFinished, ImageExportProgress } from '../image/image-export-wire';
 
 export type ExportFinished =
   | { jobId: string; ok: true; result: ExportResult }
@@ -22,15 +23,33 @@ export interface LayoutChanged {
   deletedBlobs: number;
 }
 
+/**
+ * Bytes of layer blobs read (or downloaded) so far by an `openLayerFiles` or `resultWaste` request,
+ * named by the request's own `requestId`. A blob fetched from a registry counts twice (download, then
+ * read), so `bytesTotal` grows when a download starts; `bytesDone` only grows and ends equal to it.
+ */
+export interface LayerFilesProgress {
+  requestId: string;
+  bytesDone: number;
+  bytesTotal: number;
+  phase: 'fetching' | 'reading' | 'done';
+  /** The layer being opened (1-based) of how many. */
+  layer: number;
+  layers: number;
+}
+
 export interface Events {
   exportProgress: ExportProgress;
   exportFinished: ExportFinished;
   layoutChanged: LayoutChanged;
+  imageExportProgress: ImageExportProgress;
+  imageExportFinished: ImageExportFinished;
+  layerFilesProgress: LayerFilesProgress;
 }
 
 export type EventName = keyof Events;
 
-export const EVENT_NAMES = ['exportProgress', 'exportFinished', 'layoutChanged'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['exportProgress', 'exportFinished', 'layoutChanged', 'imageExportProgress', 'imageExportFinished', 'layerFilesProgress'] as const satisfies readonly EventName[];
 
 /** Prefix of every IPC channel, so main can refuse anything else. */
 export const CHANNEL_PREFIX = 'cachescope:';

@@ -4,6 +4,7 @@ import type { CacheDiff } from '../diff/types';
 import type { ExportOptions, ExportPreview, ExportProgress } from '../export/types';
 import type { ExportFinished } from './events';
 import type { DivergenceFilesResult, LayerFilesResult, LayerFilesView, WasteSummary } from './layer-files';
+import type { ImageExportParams, ImageExportPreview } from '../image/image-export-wire';
 
 export interface StartupInfo {
   /** The source opened at start (CLI argument or the bundled demo), or null. */
@@ -133,6 +134,11 @@ export interface Requests {
   cancelExport: { params: { jobId: string }; result: { cancelled: boolean } };
   /** A job's latest progress and outcome: how a page catches up after its event stream dropped. */
   getExportJob: { params: { jobId: string }; result: { progress: ExportProgress | null; finished: ExportFinished | null } };
+  /** What an image export of a result would write (chain, platform, names, config source), or why it cannot. */
+  previewImageExport: { params: Omit<ImageExportParams, 'dest'> & { dest?: string }; result: ImageExportPreview };
+  /** Starts an image export; progress and the outcome arrive as imageExportProgress / imageExportFinished. */
+  startImageExport: { params: ImageExportParams; result: { jobId: string } };
+  cancelImageExport: { params: { jobId: string }; result: { cancelled: boolean } };
   diffCaches: { params: { a: string; b: string }; result: CacheDiff };
   pickDirectory: { params: { title?: string }; result: { path: string | null } };
   listRegistryTags: { params: { repository: string }; result: RegistryTagsResult };
@@ -151,6 +157,12 @@ export interface Requests {
   resultWaste: { params: { cacheId: string; record: number; requestId?: string }; result: WasteSummary };
   /** The files that differ at a divergence of diffCaches(a, b), named by its leaf. */
   divergenceFiles: { params: { a: string; b: string; leaf: number; requestId?: string }; result: DivergenceFilesResult };
+  /**
+   * Names the cache's records from an image of the same build (a layout `DIR[:tag|@digest]`, an image
+   * config file or a registry reference): its history's `created_by` mapped by diffID. The cacheId stays;
+   * the answer is the view with `names`. Refused when the image has no diffID in common with the cache.
+   */
+  attachImage: { params: { cacheId: string; image: string }; result: { view: CacheView } };
 }
 
 export type RequestName = keyof Requests;
@@ -170,6 +182,9 @@ export const REQUEST_NAMES = [
   'startExport',
   'cancelExport',
   'getExportJob',
+  'previewImageExport',
+  'startImageExport',
+  'cancelImageExport',
   'diffCaches',
   'pickDirectory',
   'listRegistryTags',
@@ -181,4 +196,5 @@ export const REQUEST_NAMES = [
   'cancelLayerFiles',
   'resultWaste',
   'divergenceFiles',
+  'attachImage',
 ] as const satisfies readonly RequestName[];

@@ -2,6 +2,7 @@
 import { CacheError } from './errors';
 import type { Params, RequestName } from './requests';
 import type { ExportOptions } from '../export/types';
+import type { ImageExportParams } from '../image/image-export-wire';
 
 type Validator<N extends RequestName> = (raw: unknown) => Params<N>;
 
@@ -89,6 +90,42 @@ export function validateExportOptions(raw: unknown): ExportOptions {
   return out;
 }
 
+/** An image export request: selection (exactly one of record, layer, chain), names, platform, config, layer options. */
+function validateImageExport(raw: unknown, destRequired: boolean): Omit<ImageExportParams, 'dest'> & { dest?: string } {
+  const o = object(raw, ['cacheId', 'selection', 'dest', 'platform', 'names', 'config', 'inlineCache', 'options']);
+  const sel = object(o.selection, ['record', 'layer', 'chain']);
+  const keys = Object.keys(sel);
+  if (keys.length !== 1) throw new CacheError('bad-request', '"selection" must have exactly one of "record", "layer" and "chain"');
+  let selection: ImageExportParams['selection'];
+  if (keys[0] === 'chain') {
+    const chain = str(sel, 'chain')!;
+    if (!/^sha256:[a-f0-9]{64}$/.test(chain)) throw new CacheError('bad-request', '"selection.chain" must be a sha256 digest');
+    selection = { chain };
+  } else if (keys[0] === 'record') selection = { record: index(sel, 'record')! };
+  else selection = { layer: index(sel, 'layer')! };
+  const out: Omit<ImageExportParams, 'dest'> & { dest?: string } = { cacheId: str(o, 'cacheId')!, selection };
+  const dest = str(o, 'dest', !destRequired);
+  if (dest !== undefined) out.dest = dest;
+  for (const key of ['platform', 'names'] as const) {
+    if (o[key] === undefined || o[key] === '') continue;
+    out[key] = str(o, key);
+  }
+  if (o.config !== undefined && o.config !== null) {
+    const c = object(o.config, ['kind', 'value']);
+    if (c.kind !== 'file' && c.kind !== 'image') throw new CacheError('bad-request', '"config.kind" must be file or image');
+    out.config = { kind: c.kind, value: str(c, 'value')! };
+  }
+  if (o.inlineCache !== undefined) out.inlineCache = bool(o, 'inlineCache');
+  if (o.options !== undefined) {
+    const opts = validateExportOptions(o.options);
+    for (const key of Object.keys(opts)) {
+      if (!['oci-mediatypes', 'compression', 'compression-level', 'force-compression'].includes(key)) throw new CacheError('invalid-options', `${key} does not apply to an image export`, { field: key });
+    }
+    out.options = opts;
+  }
+  return out;
+}
+
 const VALIDATORS: { [N in RequestName]: Validator<N> } = {
   getStartup: (raw) => (object(raw ?? {}, []), {} as Record<string, never>),
   openCache: (raw) => {
@@ -119,6 +156,9 @@ const VALIDATORS: { [N in RequestName]: Validator<N> } = {
   },
   cancelExport: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
   getExportJob: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
+  previewImageExport: (raw) => validateImageExport(raw, false),
+  startImageExport: (raw) => validateImageExport(raw, true) as ImageExportParams,
+  cancelImageExport: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
   diffCaches: (raw) => {
     const o = object(raw, ['a', 'b']);
     return { a: str(o, 'a')!, b: str(o, 'b')! };
@@ -156,6 +196,12 @@ const VALIDATORS: { [N in RequestName]: Validator<N> } = {
     const o = object(raw, ['a', 'b', 'leaf', 'requestId']);
     const requestId = str(o, 'requestId', true);
     return { a: str(o, 'a')!, b: str(o, 'b')!, leaf: index(o, 'leaf')!, ...(requestId !== undefined ? { requestId } : {}) };
+  },
+  attachImage: (raw) => {
+    const o = object(raw, ['cacheId', 'image']);
+    const image = str(o, 'image')!.trim();
+    if (!image) throw new CacheError('bad-request', '"image" must be a non-empty string');
+    return { cacheId: str(o, 'cacheId')!, image };
   },
   pickDirectory: (raw) => {
     const o = object(raw ?? {}, ['title']);

@@ -68,6 +68,8 @@ export class Throttle<T> {
 interface LayerSlot extends LayerProgress {
   startedAt: number | null;
   endedAt: number | null;
+  /** Bytes that were already there when this run took the layer up (a resumed upload or download): not moved now, so not speed. */
+  baseline: number;
 }
 
 const FINAL_STATES: ReadonlySet<LayerState> = new Set(['exists', 'linked', 'done', 'failed', 'mounted']);
@@ -95,7 +97,7 @@ export class ProgressTracker {
 
   addLayer(blob: string, bytesTotal: number): void {
     if (this.byBlob.has(blob)) return;
-    const slot: LayerSlot = { blob, state: 'queued', bytesDone: 0, bytesTotal, bytesPerSecond: 0, text: `writing layer ${blob}`, target: null, error: null, startedAt: null, endedAt: null };
+    const slot: LayerSlot = { blob, state: 'queued', bytesDone: 0, bytesTotal, bytesPerSecond: 0, text: `writing layer ${blob}`, target: null, error: null, startedAt: null, endedAt: null, baseline: 0 };
     this.layers.push(slot);
     this.byBlob.set(blob, slot);
   }
@@ -112,19 +114,25 @@ export class ProgressTracker {
     if (!slot) return;
     const now = this.clock.now();
     if (patch.state && patch.state !== 'queued' && slot.startedAt === null) slot.startedAt = now;
+    // A resume that starts this run's work on the layer: what the other side already held moved earlier.
+    if (patch.resumedFrom !== undefined) slot.baseline = patch.resumedFrom;
+    else if (patch.state === 'resumed' && slot.bytesDone === 0 && patch.bytesDone !== undefined) slot.baseline = patch.bytesDone;
+    // Skipped or mounted: the destination had it, no byte moved.
+    else if ((patch.state === 'exists' || patch.state === 'mounted') && slot.bytesDone === 0) slot.baseline = patch.bytesTotal ?? slot.bytesTotal;
     Object.assign(slot, patch);
     if (patch.state && FINAL_STATES.has(patch.state)) {
       slot.endedAt = now;
       if (patch.state !== 'failed') slot.bytesDone = slot.bytesTotal;
     }
     const elapsed = ((slot.endedAt ?? now) - (slot.startedAt ?? now)) / 1000;
-    slot.bytesPerSecond = elapsed > 0 ? Math.round(slot.bytesDone / elapsed) : 0;
+    slot.bytesPerSecond = elapsed > 0 ? Math.round(Math.max(0, slot.bytesDone - slot.baseline) / elapsed) : 0;
     this.changed();
   }
 
   snapshot(): ExportProgress {
     const bytesDone = this.layers.reduce((s, l) => s + l.bytesDone, 0);
     const bytesTotal = this.layers.reduce((s, l) => s + l.bytesTotal, 0);
+    const moved = this.layers.reduce((s, l) => s + Math.max(0, l.bytesDone - l.baseline), 0);
     const elapsed = (this.clock.now() - this.startedAt) / 1000;
     const lines = this.lines;
     this.lines = [];
@@ -133,10 +141,10 @@ export class ProgressTracker {
       seq: ++this.seq,
       text: this.text,
       lines,
-      layers: this.layers.map(({ startedAt: _s, endedAt: _e, ...rest }) => ({ ...rest })),
+      layers: this.layers.map(({ startedAt: _s, endedAt: _e, baseline: _b, ...rest }) => ({ ...rest })),
       bytesDone,
       bytesTotal,
-      bytesPerSecond: elapsed > 0 ? Math.round(bytesDone / elapsed) : 0,
+      bytesPerSecond: elapsed > 0 ? Math.round(moved / elapsed) : 0,
     };
   }
 

@@ -3,6 +3,8 @@ import type { CacheView } from '../../../shared/cache/view-types';
 import { selectionStore, useSelection } from '../stores/selection-store';
 import { CopyButton } from './digest';
 import { FilesPanel } from '../views/files-panel';
+import { HistoryNameLine } from './attach-image';
+import { ImageExportButton } from '../views/image-export-dialog';
 
 export function DetailPane({ cacheId, view }: { cacheId: string; view: CacheView }) {
   const selection = useSelection((s) => (s.selection && s.selection.cacheId === cacheId ? s.selection : null));
@@ -21,6 +23,12 @@ export function DetailPane({ cacheId, view }: { cacheId: string; view: CacheView
           ×
         </button>
       </div>
+      <HistoryNameLine name={selection.kind === 'layer' ? view.names?.layers[selection.index] : view.names?.records[selection.index]} />
+      {selection.kind === 'record' && view.records[selection.index]?.stack.length > 0 && (
+        <div className="detail-image-export">
+          <ImageExportButton target={{ cacheId, selection: { record: selection.index }, label: `record #${selection.index}` }} />
+        </div>
+      )}
       {selection.kind === 'layer' && <FilesPanel key={`${cacheId}:${selection.index}`} cacheId={cacheId} target={{ layer: selection.index }} />}
       <pre className="raw detail-json" data-testid="detail-json" tabIndex={0} aria-label="Raw JSON">
         {json}

@@ -12,7 +12,9 @@ import type { CacheView } from '../../../shared/cache/view-types';
 import { Bytes } from '../components/bytes';
 import { short } from '../format';
 import { select, useSelectedIndex, useSelection } from '../stores/selection-store';
+import { displayName } from '../../../shared/graph/history-names';
 import { ChainsPicture } from './chains-picture';
+import { ImageExportButton } from './image-export-dialog';
 
 const NODE_HEIGHT = 30;
 const INDENT = 16;
@@ -118,6 +120,12 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
           {view.chain.roots.length > 1 ? ' (one per base image or platform)' : ''} · badges name the records whose result ends at an entry
         </span>
         <span className="spacer" />
+        {selectedLayer !== null && view.layers[selectedLayer] && !view.layers[selectedLayer].problem && (
+          <ImageExportButton
+            target={{ cacheId, selection: { chain: view.layers[selectedLayer].blob }, label: `chain ending in ${short(view.layers[selectedLayer].blob)}` }}
+            title="The selected chain (root to this entry) as a runnable image"
+          />
+        )}
         <button type="button" aria-pressed={asPicture} onClick={() => setAsPicture((p) => !p)} data-testid="chains-as-picture">
           {asPicture ? 'Show as tree' : 'Show as picture'}
         </button>
@@ -186,6 +194,11 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
                 <code title={layer.blob} className="blob">
                   {short(layer.blob)}
                 </code>
+                {view.names?.layers[node.index] && (
+                  <span className="record-name chain-name" title={`${view.names.layers[node.index]!.text}\n${view.names.layers[node.index]!.from}`} data-testid="chain-node-name">
+                    {displayName(view.names.layers[node.index]!.text)}
+                  </span>
+                )}
                 <Bytes n={layer.size} className="size" />
                 <span className="muted small" title={layer.diffID ?? 'no diffID'}>
                   diffID <code>{short(layer.diffID, 8)}</code>
@@ -208,7 +221,7 @@ export function Chains({ view, cacheId }: { view: CacheView; cacheId: string }) 
                       e.stopPropagation();
                       select(cacheId, 'record', r);
                     }}
-                    title={`Record #${r} ${view.records[r]?.digest ?? ''}: its result ends at this entry`}
+                    title={`Record #${r} ${view.records[r]?.digest ?? ''}${view.names?.records[r] ? ` (${displayName(view.names.records[r]!.text)})` : ''}: its result ends at this entry`}
                   >
                     record #{r}
                   </button>

@@ -1,12 +1,14 @@
 /** Layers: one row per layer entry of the cache config; sortable, filterable by digest prefix, virtualized. */
 import { useMemo, useState } from 'react';
 import type { ColumnDef } from '@tanstack/react-table';
-import type { CacheView, LayerRow } from '../../../shared/cache/view-types';
+import type { CacheView, HistoryName, LayerRow } from '../../../shared/cache/view-types';
+import { displayName } from '../../../shared/graph/history-names';
 import { Bytes, Presence } from '../components/bytes';
 import { Digest } from '../components/digest';
 import { VirtualTable } from '../components/virtual-table';
 import { digestMatches, short } from '../format';
 import { select, useSelectedIndex } from '../stores/selection-store';
+import { ImageExportButton } from './image-export-dialog';
 
 /** `oci layer tar+gzip` rather than the whole media type: the family and the compression are what differ. */
 function shortMediaType(mt: string): string {
@@ -18,10 +20,30 @@ function shortMediaType(mt: string): string {
   );
 }
 
+/** A layer entry's row with the name of the step that made it (from an attached image's history), if any. */
+type NamedLayerRow = LayerRow & { name: string | null; nameFrom: HistoryName | null };
+
+/** The step that made the layer and where that name comes from; the graph's own facts when no image names it. */
+function NameCell({ r }: { r: NamedLayerRow }) {
+  if (r.name && r.nameFrom) {
+    return (
+      <span className="record-name" title={`${r.nameFrom.text}\n${r.nameFrom.from}`} data-testid="layer-name">
+        {r.name}
+      </span>
+    );
+  }
+  return (
+    <span className="muted" title="No attached image's history names this layer: attach the image built with this cache (Records → Attach image…)">
+      –
+    </span>
+  );
+}
+
 /** The columns; a registry cache's blobs are labelled "in registry" (their presence is not asked: each ask is a request). */
-const columnsFor = (remote: boolean): ColumnDef<LayerRow, unknown>[] => [
+const columnsFor = (remote: boolean): ColumnDef<NamedLayerRow, unknown>[] => [
   { accessorKey: 'index', header: '#', sortingFn: 'basic' },
   { accessorKey: 'blob', header: 'Blob', cell: (c) => <Digest value={c.row.original.blob} className="blob-digest" /> },
+  { id: 'name', accessorFn: (r) => r.name ?? '', header: 'Name', cell: (c) => <NameCell r={c.row.original} /> },
   {
     id: 'status',
     accessorFn: (r) => (r.present ? 1 : 0),
@@ -72,7 +94,20 @@ const columnsFor = (remote: boolean): ColumnDef<LayerRow, unknown>[] => [
 export function Layers({ view, cacheId }: { view: CacheView; cacheId: string }) {
   const [filter, setFilter] = useState('');
   const selected = useSelectedIndex(cacheId, 'layer');
-  const rows = useMemo(() => (filter.trim() ? view.layers.filter((l) => digestMatches(l.blob, filter) || digestMatches(l.diffID, filter)) : view.layers), [view.layers, filter]);
+  const named = useMemo<NamedLayerRow[]>(
+    () =>
+      view.layers.map((l) => {
+        const nm = view.names?.layers[l.index] ?? null;
+        return { ...l, name: nm ? displayName(nm.text) : null, nameFrom: nm };
+      }),
+    [view],
+  );
+  // A digest prefix (blob or diffID), or any part of a name in any case.
+  const rows = useMemo(() => {
+    const q = filter.trim().toLowerCase();
+    if (!q) return named;
+    return named.filter((l) => digestMatches(l.blob, filter) || digestMatches(l.diffID, filter) || (l.name ?? '').toLowerCase().includes(q));
+  }, [named, filter]);
   const missing = useMemo(() => view.layers.filter((l) => !l.present).length, [view.layers]);
   const columns = useMemo(() => columnsFor(view.blobLocation === 'registry'), [view.blobLocation]);
   return (
@@ -83,8 +118,8 @@ export function Layers({ view, cacheId }: { view: CacheView; cacheId: string }) 
           className="filter"
           type="search"
           spellCheck={false}
-          aria-label="Filter layer entries by digest prefix"
-          placeholder="Filter by digest prefix: blob or diffID"
+          aria-label="Filter layer entries by digest prefix or name"
+          placeholder="Filter by digest prefix (blob or diffID) or name"
           value={filter}
           onChange={(e) => setFilter(e.target.value)}
         />
@@ -92,6 +127,11 @@ export function Layers({ view, cacheId }: { view: CacheView; cacheId: string }) 
           {rows.length === view.layers.length ? `${view.layers.length} layer entries` : `${rows.length} of ${view.layers.length} layer entries`}
           {missing > 0 && <span className="error-text"> · {missing} with a missing blob</span>}
         </span>
+        <ImageExportButton
+          target={{ cacheId, selection: { layer: selected ?? 0 }, label: `layer entry #${selected ?? 0}` }}
+          disabled={selected === null || Boolean(view.layers[selected]?.problem)}
+          title={selected === null ? 'Select a layer entry: its chain becomes the image' : 'The chain ending at this layer entry as a runnable image'}
+        />
       </div>
       <VirtualTable
         label="Layer entries"
@@ -102,8 +142,8 @@ export function Layers({ view, cacheId }: { view: CacheView; cacheId: string }) 
         selected={selected}
         onSelect={(r) => select(cacheId, 'layer', r.index)}
         rowClass={(r) => (r.present ? '' : 'row-missing')}
-        template="52px 204px 116px 84px 58px minmax(100px,1fr) 156px 232px 56px 112px"
-        minWidth={1170}
+        template="52px 204px minmax(150px,1.3fr) 116px 84px 58px minmax(100px,1fr) 156px 232px 56px 112px"
+        minWidth={1330}
         empty={view.layers.length === 0 ? 'This cache has no layer entries.' : 'No layer entry matches this filter.'}
       />
     </div>

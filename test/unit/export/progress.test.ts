@@ -104,4 +104,32 @@ describe('progress tracker', () => {
     assert.deepEqual(lines, [`writing config sha256:${'c'.repeat(64)}`, `writing cache image manifest sha256:${'d'.repeat(64)}`]);
     assert.equal(last.text, `writing cache image manifest sha256:${'d'.repeat(64)}`);
   });
+
+  it('speed counts only bytes moved in this run: a resumed layer\'s earlier part and skipped layers are not speed', () => {
+    const clock = fakeClock();
+    const events: ExportProgress[] = [];
+    const tr = new ProgressTracker('job-2', (p) => events.push(p), clock);
+    const a = `sha256:${'a'.repeat(64)}`;
+    const b = `sha256:${'b'.repeat(64)}`;
+    const c = `sha256:${'c'.repeat(64)}`;
+    tr.addLayer(a, 10_000);
+    tr.addLayer(b, 4_000);
+    tr.addLayer(c, 6_000);
+    // The registry already holds 8,000 bytes of a (an upload resumed across runs).
+    tr.layer(a, { state: 'resumed', bytesDone: 8_000 });
+    tr.layer(b, { state: 'exists' });
+    // c was a download resumed from a 3,000-byte partial file.
+    tr.layer(c, { state: 'downloading', resumedFrom: 3_000, bytesDone: 3_000 });
+    clock.advance(1000);
+    tr.layer(a, { state: 'done' });
+    tr.layer(c, { state: 'done' });
+    tr.flush();
+    const last = events[events.length - 1];
+    const speed = (blob: string) => last.layers.find((l) => l.blob === blob)!.bytesPerSecond;
+    assert.equal(speed(a), 2_000);
+    assert.equal(speed(b), 0);
+    assert.equal(speed(c), 3_000);
+    assert.equal(last.bytesDone, 20_000);
+    assert.equal(last.bytesPerSecond, 5_000);
+  });
 });

@@ -22,6 +22,9 @@ const VALID: { [N in RequestName]: Params<N> } = {
   startExport: { cacheId: 'c1', dest: '/out', options: {} },
   cancelExport: { jobId: 'j1' },
   getExportJob: { jobId: 'j1' },
+  previewImageExport: { cacheId: 'c1', selection: { record: 4 }, names: 'app', inlineCache: true },
+  startImageExport: { cacheId: 'c1', selection: { layer: 2 }, dest: '/out/img:v1', options: { compression: 'zstd', 'force-compression': true } },
+  cancelImageExport: { jobId: 'j1' },
   diffCaches: { a: 'c1', b: 'c2' },
   pickDirectory: { title: 'Export to' },
   listRegistryTags: { repository: 'registry.example:5000/team/cache' },
@@ -33,6 +36,7 @@ const VALID: { [N in RequestName]: Params<N> } = {
   cancelLayerFiles: { requestId: 'r1' },
   resultWaste: { cacheId: 'c1', record: 3 },
   divergenceFiles: { a: 'c1', b: 'c2', leaf: 4 },
+  attachImage: { cacheId: 'c1', image: '/images/app:latest' },
 };
 
 type Call = { name: string; params: unknown };
