@@ -13,6 +13,7 @@ import { shortDigest } from '../../shared/oci/digest';
 import { previewExport, runExport } from '../engine/export/exporter';
 import { parseRegistryDestination } from '../engine/export/registry-target';
 import type { RegistryDestination } from '../engine/export/registry-target';
+import { exportPushWarnings } from '../engine/registry/push-warnings';
 import { formatReference } from '../engine/registry/reference';
 import { openCacheSource } from '../engine/sources/open-cache';
 import { defaultRegistryAccess } from '../engine/sources/registry-source';
@@ -28,8 +29,10 @@ the source may be a registry cache (e.g. registry.example:5000/repo:tag): its la
 parallel into the per-user blob cache (a killed pull resumes there) and are verified on the way
 every blob is verified before it is linked or copied (verify=false opts out, verify=true ignores
 remembered verifications); a registry destination gets each blob once (HEAD first, mounts from the
-same registry, chunked uploads that resume), then the config, then the manifest by tag
-(--opt registry.insecure=true allows plain HTTP); exit 0 exported, 1 failed or nothing to export, 130 cancelled`;
+same registry: the source, its distribution-source annotations, earlier pushes; chunked uploads that
+resume), then the config, then the manifest by tag (--opt registry.insecure=true allows plain
+HTTP); what the registry is known to refuse is warned about on stderr first (and as a pushWarnings
+event with --json); exit 0 exported, 1 failed or nothing to export, 130 cancelled`;
 
 export interface ParsedExportArgs {
   source: string;
@@ -174,6 +177,12 @@ export async function exportCommand(args: string[], io: CommandIo): Promise<numb
     else for (const line of p.lines ?? []) io.out(line);
   };
   try {
+    if (parsed.registry) {
+      // Before any byte goes up: what this registry is known to refuse, and the option that works.
+      const warnings = exportPushWarnings(opened, options, parsed.registry.reference.registry);
+      for (const w of warnings) io.err(`cachescope export: warning: ${w.message}\n  fix: ${w.fix}`);
+      if (parsed.json && warnings.length > 0) io.out(JSON.stringify({ event: 'pushWarnings', warnings }));
+    }
     const registry = parsed.registry
       ? { ...parsed.registry, client: defaultRegistryAccess().client(parsed.registry.reference.registry, parsed.registry.insecure) }
       : undefined;

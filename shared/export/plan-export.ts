@@ -14,6 +14,8 @@ import type { ConfigFormat } from '../cache/view-types';
 import { Annotation, MediaType, compressionOfMediaType, convertLayerMediaType, layerMediaType } from '../oci/media-types';
 import type { Compression } from '../oci/media-types';
 import type { Descriptor } from '../oci/types';
+import { withDistributionSource } from '../oci/distribution-source';
+import type { DistributionSource } from '../oci/distribution-source';
 import { describeLevel } from './options';
 import type { ResolvedExportOptions } from './options';
 import type { ExportPreview } from './types';
@@ -38,6 +40,11 @@ export interface PlanInput {
   source: PlanSource;
   options: ResolvedExportOptions;
   facts: (digest: string) => BlobFacts;
+  /**
+   * The registry repository the source's blobs are read from (a registry source), or null/absent for
+   * a local one: copied layers then carry its `containerd.io/distribution.source.<host>` annotation.
+   */
+  distributionSource?: DistributionSource | null;
 }
 
 export type LayerClass = 'regular' | 'nondistributable' | 'empty' | 'unknown';
@@ -110,6 +117,8 @@ export interface ExportPlan {
   /** No layer entry survives: BuildKit's `skipping cache export for empty result`. */
   empty: boolean;
   manifestMediaType: string;
+  /** See PlanInput.distributionSource; null for a local source (the manifest bytes are then BuildKit's own). */
+  distributionSource: DistributionSource | null;
 }
 
 /** The result of converting one blob, supplied by the engine. */
@@ -220,6 +229,7 @@ export function planExport(input: PlanInput): ExportPlan {
     droppedResults,
     empty: kept.length === 0,
     manifestMediaType: manifestMediaType(options),
+    distributionSource: input.distributionSource ?? null,
   };
 }
 
@@ -265,11 +275,17 @@ export function previewFromPlan(plan: ExportPlan, source: PlanSource): ExportPre
   };
 }
 
-/** The exported layer descriptor of one blob, after its conversion (if any). */
-export function exportedDescriptor(blob: BlobPlan, source: Descriptor | undefined, converted: ConvertedBlob | undefined, oci: boolean): Descriptor {
+/**
+ * The exported layer descriptor of one blob, after its conversion (if any). A blob copied from a
+ * registry (`from`) gets that repository in its distribution-source annotation, as GetRemote adds it
+ * to a lazy ref's descriptor, so a later push can mount it from there.
+ */
+export function exportedDescriptor(blob: BlobPlan, source: Descriptor | undefined, converted: ConvertedBlob | undefined, oci: boolean, from: DistributionSource | null = null): Descriptor {
   const base: Descriptor = source ?? { mediaType: '', digest: blob.source, size: blob.size };
   if (blob.action === 'copy' || !converted) {
-    return { ...base, mediaType: blob.mediaType };
+    const out: Descriptor = { ...base, mediaType: blob.mediaType };
+    if (from) out.annotations = withDistributionSource(base.annotations, from);
+    return out;
   }
   // refs.go getRemote: a converted descriptor keeps the non-encoding annotations and gets the new blob's.
   const annotations: Record<string, string> = {};
@@ -397,7 +413,7 @@ export function exportLayerDescriptors(plan: ExportPlan, source: PlanSource, sou
   return sourceBlobs.map((src) => {
     const b = blobs.get(src);
     if (!b) throw new CacheError('internal', `export plan has no blob ${src}`);
-    return exportedDescriptor(b, source.descriptors.get(src), converted.get(src), plan.options.oci);
+    return exportedDescriptor(b, source.descriptors.get(src), converted.get(src), plan.options.oci, plan.distributionSource);
   });
 }
 

@@ -1,11 +1,15 @@
 /**
  * A registry as the export's destination (BuildKit's `--cache-to type=registry`): the exporter's plan,
  * layer files, config and manifest bytes go up instead of into a layout. Order: every layer blob
- * (HEAD first, skipped when present → `exists`; mounted when the source lives in another repository
- * of the same registry → `mounted`; else uploaded → `uploading`/`resumed` → `done`), then the
- * config, then the manifest by tag with its Content-Type. Converted layers are made in a private
- * staging folder first (removed at the end). Upload state for resuming across runs lives in the
- * per-user cache (`$XDG_CACHE_HOME/cachescope/uploads`, or `$CACHESCOPE_CACHE_DIR/uploads`).
+ * (HEAD first, skipped when present → `exists`; else mounted from another repository of the same
+ * registry known to hold it → `mounted`; else uploaded → `uploading`/`resumed` → `done`), then the
+ * config, then the manifest by tag with its Content-Type. Mount sources, best first: the source
+ * itself when it lives in the same registry, the descriptors' `containerd.io/distribution.source.<host>`
+ * annotations (ranked as containerd ranks them), and what this machine pushed before (push-history.ts).
+ * A mount the registry answers with 202 (an upload session instead) has that session DELETEd before
+ * the next source or the upload. Converted layers are made in a private staging folder first (removed
+ * at the end). Upload state for resuming across runs lives in the per-user cache
+ * (`$XDG_CACHE_HOME/cachescope/uploads`, or `$CACHESCOPE_CACHE_DIR/uploads`), the push history next to it.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,10 +23,14 @@ import type { ExportResult } from '../../../shared/export/types';
 import { MediaType } from '../../../shared/oci/media-types';
 import type { Descriptor } from '../../../shared/oci/types';
 import { createHash } from 'node:crypto';
+import { distributionSourceRepos, rankMountCandidates } from '../../../shared/oci/distribution-source';
+import { repositoryScope } from '../registry/auth';
 import type { RegistryClient } from '../registry/client';
+import { memoryPushHistory, openPushHistory, pushHistoryFileFor } from '../registry/push-history';
+import type { PushHistory } from '../registry/push-history';
 import { formatReference, parseReference, parseRegistryCacheOption } from '../registry/reference';
 import { forgetUpload } from '../registry/uploads';
-import type { Reference } from '../registry/reference';
+import type { Reference, RepositoryRef } from '../registry/reference';
 import type { OpenedSource } from '../sources/open-cache';
 import type { ProgressTracker } from './export-progress';
 import { pool } from './lane-pool';
@@ -41,7 +49,12 @@ export interface RegistryTarget extends RegistryDestination {
   chunkSize?: number;
   /** Blobs pushed at once (default 4, the client's per-host limit). */
   concurrency?: number;
+  /** The push-history file (mount sources); default `push-history.json` next to `stateDir`; null keeps none (this run still remembers). */
+  historyFile?: string | null;
 }
+
+/** Mounts tried per blob before uploading it: each failed try costs a POST and a DELETE. */
+export const MAX_MOUNT_TRIES = 3;
 
 /** The per-user folder for upload state (next to the blob cache). */
 export function defaultUploadStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -100,6 +113,42 @@ function mountSource(opened: OpenedSource, target: Reference): string | null {
   return src.repository;
 }
 
+/**
+ * Cancels an upload session the registry opened (a mount answered 202, or an aborted upload): DELETE
+ * on its Location. Best effort: a registry that cannot cancel (405) or already forgot it (404) purges
+ * stale sessions itself; distribution 2.8 also cancels the session when a stale Location is used.
+ */
+export async function cancelUploadSession(client: RegistryClient, repo: RepositoryRef, location: string): Promise<number | null> {
+  try {
+    const res = await client.uploadRequest(repo.registry, location, {
+      method: 'DELETE',
+      scopes: [repositoryScope(repo.repository, 'pull,push')],
+      retry: false,
+      action: `DELETE upload session on ${repo.registry}/${repo.repository}`,
+    });
+    res.discard();
+    return res.status;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Repositories of the target's registry to try a mount from, best first: the source itself (same
+ * registry), then the annotations' and the history's, ranked by shared leading path components.
+ */
+export function mountCandidates(target: RepositoryRef, digest: string, sourceRepo: string | null, annotations: Readonly<Record<string, string>> | undefined, history: PushHistory | null): string[] {
+  const known = [...distributionSourceRepos(annotations, target.registry), ...(history?.repositories(target.registry, digest) ?? [])];
+  const ranked = rankMountCandidates(target.repository, known);
+  const all = sourceRepo ? [sourceRepo, ...ranked.filter((r) => r !== sourceRepo)] : ranked;
+  return all.filter((r) => r !== target.repository).slice(0, MAX_MOUNT_TRIES);
+}
+
+async function openHistory(target: RegistryTarget, stateDir: string | null): Promise<PushHistory> {
+  const file = target.historyFile === undefined ? (stateDir ? pushHistoryFileFor(stateDir) : null) : target.historyFile;
+  return file ? openPushHistory(file) : memoryPushHistory();
+}
+
 /** See the module comment. */
 export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
   const { target, opened, plan, resolved, tracker, signal } = job;
@@ -109,6 +158,37 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
   const client = target.client;
   const stateDir = target.stateDir === undefined ? defaultUploadStateDir() : target.stateDir;
   const from = mountSource(opened, ref);
+  const history = await openHistory(target, stateDir);
+  const remember = (digest: string) => void history.record(ref.registry, ref.repository, [digest]);
+  // Sources that refused a mount outright (401/403: no pull there) are not asked again this run.
+  const refused = new Set<string>();
+  /** HEAD, then mounts: 'exists', 'mounted', or null (upload it). */
+  const place = async (digest: string, annotations: Readonly<Record<string, string>> | undefined, sourceRepo: string | null): Promise<'exists' | 'mounted' | null> => {
+    if (await client.headBlob(repo, digest, { signal })) {
+      // A run killed between its final PUT and forgetting the upload state leaves a stale file.
+      await forgetUpload(stateDir, repo, digest);
+      remember(digest);
+      return 'exists';
+    }
+    for (const candidate of mountCandidates(repo, digest, sourceRepo, annotations, history)) {
+      if (refused.has(candidate)) continue;
+      signal.throwIfAborted();
+      // 401/403 (no pull on that repository) or another refusal: try the next source, then upload.
+      const tried = await client.mountBlob(repo, digest, candidate, { signal }).catch((err: unknown) => {
+        if (signal.aborted) throw err;
+        return null;
+      });
+      if (tried?.mounted) {
+        await forgetUpload(stateDir, repo, digest);
+        remember(digest);
+        return 'mounted';
+      }
+      // 202: the registry opened an upload session instead; cancel it rather than leave it behind.
+      if (tried?.location) await cancelUploadSession(client, repo, tried.location);
+      else refused.add(candidate);
+    }
+    return null;
+  };
   const converted = new Map<string, ConvertedBlob>();
   const counts = { written: 0, converted: 0, linked: 0, exists: 0, reused: 0, mounted: 0, resumed: 0 };
   let bytesRead = 0;
@@ -136,7 +216,6 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
         if (b.action !== 'convert') tracker.line(`writing layer ${b.source}`);
         let file: { path: string; release?: () => Promise<void> };
         let desc: Pick<Descriptor, 'digest' | 'size'> = { digest: b.source, size: b.size };
-        let mount = from;
         if (b.action === 'convert') {
           tracker.layer(b.source, { state: 'converting' });
           const made = await job.convert(b, await stagingDir());
@@ -144,36 +223,32 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
           bytesRead += made.bytesRead;
           counts.converted++;
           desc = { digest: made.converted.digest, size: made.converted.size };
-          file = { path: made.path };
-          mount = null;
           tracker.line(`writing layer ${desc.digest}`);
+          // The same conversion pushed before (history) mounts like any other blob.
+          const placed = await place(desc.digest, undefined, null);
+          if (placed) {
+            counts[placed]++;
+            tracker.layer(b.source, { state: placed, target: desc.digest, text: `writing layer ${desc.digest}` });
+            return;
+          }
+          file = { path: made.path };
         } else {
           // A blob the target already has (or can mount) is never fetched from the source.
-          if (from) {
-            const tried = await client.mountBlob(repo, b.source, from, { signal }).catch(() => null);
-            if (tried?.mounted) {
-              await forgetUpload(stateDir, repo, b.source);
-              counts.mounted++;
-              tracker.layer(b.source, { state: 'mounted', target: b.source, text: `writing layer ${b.source}` });
-              return;
-            }
-          }
-          const has = await client.headBlob(repo, b.source, { signal });
-          if (has) {
-            // A run killed between its final PUT and forgetting the upload state leaves a stale file.
-            await forgetUpload(stateDir, repo, b.source);
-            counts.exists++;
-            tracker.layer(b.source, { state: 'exists', target: b.source, text: `writing layer ${b.source}` });
+          const placed = await place(b.source, opened.model.descriptors.get(b.source)?.annotations, from);
+          if (placed) {
+            counts[placed]++;
+            tracker.layer(b.source, { state: placed, target: b.source, text: `writing layer ${b.source}` });
             return;
           }
           tracker.layer(b.source, { state: 'reading' });
           const got = await opened.blobs.get({ digest: b.source, size: b.size }, { signal });
           file = { path: got.path, release: () => got.release() };
           bytesRead += b.size;
-          mount = null;
         }
         try {
-          const result = await push(desc, file.path, b.source, mount, b.action !== 'convert');
+          // HEAD and mounts were tried above.
+          const result = await push(desc, file.path, b.source, null, true);
+          remember(desc.digest);
           const state = result.outcome === 'exists' ? 'exists' : result.outcome === 'mounted' ? 'mounted' : 'done';
           if (result.outcome === 'exists') counts.exists++;
           else if (result.outcome === 'mounted') counts.mounted++;
@@ -200,7 +275,9 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
     tracker.line(`writing config ${configDesc.digest}`);
     const cfgFile = join(await stagingDir(), 'config.json');
     await writeFile(cfgFile, cfg.text);
-    await push(configDesc, cfgFile, null, null, false);
+    // The config too: the same config in the source repository (or pushed before) mounts like a layer, so a copy within one registry uploads no blob bytes.
+    if (!(await place(configDesc.digest, undefined, from))) await push(configDesc, cfgFile, null, null, true);
+    remember(configDesc.digest);
     tracker.line(`${resolved.imageManifest ? 'writing cache image manifest' : 'writing cache manifest'} ${manifestDesc.digest}`);
     await client.putManifest(ref, Buffer.from(manifestText), manifestDesc.mediaType, { signal });
     bytesWritten += manifestDesc.size;
@@ -216,6 +293,7 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
       durationMs: performance.now() - job.started,
     };
   } finally {
+    await history.flush();
     if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
 }

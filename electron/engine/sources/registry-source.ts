@@ -8,7 +8,8 @@ import { CacheError } from '../../../shared/contract/errors';
 import { parseJsonText } from '../../../shared/cache/json-text';
 import { RegistryClient } from '../registry/client';
 import type { RegistryClientOptions } from '../registry/client';
-import { formatReference } from '../registry/reference';
+import { formatReference, parseReference } from '../registry/reference';
+import type { DistributionSource } from '../../../shared/oci/distribution-source';
 import type { Reference } from '../registry/reference';
 import { openBlobCache } from '../store/blob-cache';
 import type { BlobCache, BlobCacheOptions } from '../store/blob-cache';
@@ -59,6 +60,21 @@ let processAccess: RegistryAccess | null = null;
 /** The process's own access: docker's config and the environment, the default blob cache. */
 export function defaultRegistryAccess(): RegistryAccess {
   return (processAccess ??= createRegistryAccess());
+}
+
+/**
+ * The repository an opened source's blobs are read from when that is a registry (a registry cache,
+ * or an image with inline cache), else null: what the export writes into the copied layers'
+ * `containerd.io/distribution.source.<host>` annotations, and a mount source for a push.
+ */
+export function distributionSourceOf(opened: Pick<OpenedSource, 'registry' | 'blobs'>): DistributionSource | null {
+  if (!opened.registry || opened.blobs.kind !== 'registry') return null;
+  try {
+    const ref = parseReference(opened.registry.reference);
+    return { registry: ref.registry, repository: ref.repository };
+  } catch {
+    return null;
+  }
 }
 
 /** What a registry source is called in messages: `host/repo:tag` or `host/repo@digest`, never with credentials. */

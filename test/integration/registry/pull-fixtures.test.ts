@@ -17,6 +17,7 @@ import type { RegistryAccess } from '../../../electron/engine/sources/registry-s
 import type { ExportOptions, ExportProgress } from '../../../shared/export/types';
 import { FIXTURES } from '../../helpers/fixtures';
 import { pushFixture, startProxy, startRegistry } from '../../helpers/registry/index';
+import { distributionSources, manifestWithoutSources } from '../../helpers/registry/distribution-source';
 import type { CountingProxy, RunningRegistry } from '../../helpers/registry/index';
 import { assertAllBlobsVerified, everyEventClock, layerDiffIds, statesSeen, taggedManifest } from './pull-helpers';
 
@@ -63,10 +64,15 @@ describe('pull each BuildKit v0.24 cache from a registry', () => {
         assert.equal(blobGets().length, opened.model.config.format === 'v0' ? 1 : 0, 'opening fetched only the manifest and the config');
 
         const first = await exportWithEvents(opened, join(dir, 'pulled'));
-        assert.equal(first.result.descriptor!.digest, localExport.descriptor!.digest, 'same cache manifest as a local export');
+        // The same cache manifest as a local export, plus the source repository on every layer (as BuildKit writes it).
+        const pulledManifest = first.result.descriptor!.digest;
+        assert.deepEqual(await manifestWithoutSources(join(dir, 'pulled'), pulledManifest), await manifestWithoutSources(join(dir, 'local'), localExport.descriptor!.digest), 'same cache manifest as a local export');
+        for (const a of await distributionSources(join(dir, 'pulled'), pulledManifest)) assert.deepEqual(a, { [`containerd.io/distribution.source.127.0.0.1`]: `pull/${name}` });
         assert.equal(first.result.config, localExport.config, 'same cache config as a local export');
-        assert.deepEqual(await taggedManifest(join(dir, 'pulled')), await taggedManifest(join(dir, 'local')));
-        assert.deepEqual(await assertAllBlobsVerified(join(dir, 'pulled')), await assertAllBlobsVerified(join(dir, 'local')), 'the same blobs, each its digest');
+        assert.equal((await taggedManifest(join(dir, 'pulled')))?.digest, pulledManifest);
+        assert.equal((await taggedManifest(join(dir, 'pulled')))?.mediaType, (await taggedManifest(join(dir, 'local')))?.mediaType);
+        const others = (blobs: string[], manifest: string) => blobs.filter((b) => b !== manifest);
+        assert.deepEqual(others(await assertAllBlobsVerified(join(dir, 'pulled')), pulledManifest), others(await assertAllBlobsVerified(join(dir, 'local')), localExport.descriptor!.digest), 'the same blobs, each its digest');
         assert.ok(first.last.layers.length > 0);
         for (const l of first.last.layers) {
           const states = first.seen.get(l.blob)!;
@@ -83,7 +89,7 @@ describe('pull each BuildKit v0.24 cache from a registry', () => {
 
         proxy.clear();
         const second = await exportWithEvents(opened, join(dir, 'pulled-again'));
-        assert.equal(second.result.descriptor!.digest, localExport.descriptor!.digest);
+        assert.equal(second.result.descriptor!.digest, pulledManifest);
         for (const l of second.last.layers) {
           const states = second.seen.get(l.blob)!;
           assert.ok(states.includes('cached'), `${l.blob}: ${states.join(' → ')} has no cached`);
