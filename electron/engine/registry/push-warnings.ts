@@ -92,11 +92,62 @@ interface ConfigRecordJson {
 
 const bytesOf = (v: unknown) => (v === undefined ? 0 : Buffer.byteLength(JSON.stringify(v)));
 
-/** What makes a cache config big: its parts, and the records that weigh most. */
+/**
+ * A build stage as the config shows it: a final record (no other record takes it as an input) and
+ * every record it needs. A record shared by two stages weighs in both: dropping either keeps it.
+ */
+export interface StageWeight {
+  /** The final record's index in `records`. */
+  record: number;
+  digest: string;
+  /** Records in the stage, the final one included. */
+  records: number;
+  bytes: number;
+}
+
+/** What makes a cache config big: its parts, the records and the stages that weigh most. */
 export interface ConfigWeight {
   size: number;
   parts: { part: string; bytes: number }[];
   records: { digest: string; bytes: number; results: number; inputs: number; chains: number }[];
+  stages: StageWeight[];
+}
+
+/** The record indexes a record's inputs link to (`inputs[slot][k].link`), ignoring malformed entries. */
+function inputLinks(r: ConfigRecordJson, count: number): number[] {
+  const out: number[] = [];
+  for (const slot of r.inputs ?? []) {
+    if (!Array.isArray(slot)) continue;
+    for (const input of slot) {
+      const link = (input as { link?: unknown } | null)?.link;
+      if (typeof link === 'number' && Number.isInteger(link) && link >= 0 && link < count) out.push(link);
+    }
+  }
+  return out;
+}
+
+/** Ranks the stages (final records with everything they need) by the config bytes they hold. */
+function weighStages(records: ConfigRecordJson[], recordBytes: number[], top: number): StageWeight[] {
+  const links = records.map((r) => inputLinks(r, records.length));
+  const used = new Set(links.flat());
+  const stages: StageWeight[] = [];
+  for (let leaf = 0; leaf < records.length; leaf++) {
+    if (used.has(leaf)) continue;
+    const seen = new Set<number>([leaf]);
+    const stack = [leaf];
+    let bytes = 0;
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      bytes += recordBytes[i];
+      for (const j of links[i]) {
+        if (seen.has(j)) continue;
+        seen.add(j);
+        stack.push(j);
+      }
+    }
+    stages.push({ record: leaf, digest: records[leaf].digest ?? `records[${leaf}]`, records: seen.size, bytes });
+  }
+  return stages.sort((a, b) => b.bytes - a.bytes).slice(0, top);
 }
 
 /** Splits the config text's bytes into layers, records' results, inputs, chains and digests, and ranks records. */
@@ -106,7 +157,7 @@ export function weighConfig(text: string, top = 3): ConfigWeight {
   try {
     value = JSON.parse(text) as typeof value;
   } catch {
-    return { size, parts: [], records: [] };
+    return { size, parts: [], records: [], stages: [] };
   }
   const records = value.records ?? [];
   const parts = [
@@ -118,11 +169,12 @@ export function weighConfig(text: string, top = 3): ConfigWeight {
   ]
     .filter((p) => p.bytes > 0)
     .sort((a, b) => b.bytes - a.bytes);
+  const recordBytes = records.map((r) => bytesOf(r));
   const ranked = records
-    .map((r, i) => ({ digest: r.digest ?? `records[${i}]`, bytes: bytesOf(r), results: r.layers?.length ?? 0, inputs: (r.inputs ?? []).flat().length, chains: r.chains?.length ?? 0 }))
+    .map((r, i) => ({ digest: r.digest ?? `records[${i}]`, bytes: recordBytes[i], results: r.layers?.length ?? 0, inputs: (r.inputs ?? []).flat().length, chains: r.chains?.length ?? 0 }))
     .sort((a, b) => b.bytes - a.bytes)
     .slice(0, top);
-  return { size, parts, records: ranked };
+  return { size, parts, records: ranked, stages: weighStages(records, recordBytes, top) };
 }
 
 /** A warning when the config is over BuildKit's import cap, else null. */
@@ -131,10 +183,12 @@ export function configSizeWarning(configText: string, cap = CONFIG_IMPORT_CAP): 
   if (size <= cap) return null;
   const w = weighConfig(configText);
   const parts = w.parts.slice(0, 3).map((p) => `${p.part} ${formatBytes(p.bytes)}`).join(', ');
-  const records = w.records.map((r) => `${r.digest.length > 19 ? `${r.digest.slice(0, 19)}…` : r.digest} (${formatBytes(r.bytes)}: ${r.results} results, ${r.inputs} inputs${r.chains ? `, ${r.chains} chains` : ''})`).join(', ');
+  const short = (d: string) => (d.length > 19 ? `${d.slice(0, 19)}…` : d);
+  const records = w.records.map((r) => `${short(r.digest)} (${formatBytes(r.bytes)}: ${r.results} results, ${r.inputs} inputs${r.chains ? `, ${r.chains} chains` : ''})`).join(', ');
+  const stages = w.stages.map((st) => `the stage ending at record #${st.record} ${short(st.digest)} (${formatBytes(st.bytes)} in ${st.records} records)`).join(', ');
   return {
     kind: 'config-size',
-    message: `the cache config is ${formatBytes(size)} (${size} bytes), over BuildKit's ${formatBytes(cap)} import cap: the push will work but BuildKit will refuse to import it ("blob … is too large (${size} > ${cap})"). Most of it: ${parts}; the records that weigh most: ${records}`,
+    message: `the cache config is ${formatBytes(size)} (${size} bytes), over BuildKit's ${formatBytes(cap)} import cap: the push will work but BuildKit will refuse to import it ("blob … is too large (${size} > ${cap})"). Most of it: ${parts}; the stages that inflate it (a final record and every record it needs): ${stages}; the records that weigh most: ${records}`,
     fix: 'export fewer records: build with --cache-to …,mode=min (only the final stage\'s results), or split the cache into one ref per build stage or target',
   };
 }

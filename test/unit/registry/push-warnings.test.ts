@@ -96,6 +96,26 @@ describe('config size', () => {
     assert.equal(weight.records[0].results, 4000);
     assert.equal(weight.parts[0].part, "records' results (records[].layers)");
   });
+  it('names the stages that inflate it: each final record with every record it needs, heaviest first', () => {
+    // Two stages: a heavy one (records 0 → 1 → 2, record 1 holding 3000 results) and a light one (3 → 4);
+    // record 5 stands alone. Records link by index, as BuildKit writes them.
+    const rec = (i: number, results: number, links: number[]) => ({
+      digest: `sha256:${i.toString(16).padStart(64, '0')}`,
+      inputs: links.length === 0 ? [] : [links.map((link) => ({ selector: '', link }))],
+      layers: Array.from({ length: results }, (_, k) => ({ layer: k, createdAt: '2026-01-02T03:04:05.123456789Z' })),
+    });
+    const filler = Array.from({ length: 16000 }, (_, k) => ({ layer: k, createdAt: '2026-01-02T03:04:05.123456789Z' }));
+    const records = [rec(0, 0, []), rec(1, 3000, [0]), rec(2, 1, [1]), rec(3, 0, []), rec(4, 1, [3]), { ...rec(5, 0, []), layers: filler.slice(0, 10) }];
+    // Padding in the light stage's chain keeps the whole over the cap without changing the order.
+    records[3] = { ...records[3], layers: filler };
+    const text = JSON.stringify({ layers: [], records });
+    assert.ok(Buffer.byteLength(text) > CONFIG_IMPORT_CAP);
+    const weight = weighConfig(text);
+    assert.deepEqual(weight.stages.map((st) => [st.record, st.records]), [[4, 2], [2, 3], [5, 1]]);
+    assert.ok(weight.stages[0].bytes > weight.stages[1].bytes && weight.stages[1].bytes > weight.stages[2].bytes);
+    const w = configSizeWarning(text)!;
+    assert.match(w.message, /the stages that inflate it \(a final record and every record it needs\): the stage ending at record #4 sha256:0000000000\S* \([\d.]+ KiB in 2 records\), the stage ending at record #2 /);
+  });
 });
 
 describe('previewExport with a destination', () => {
