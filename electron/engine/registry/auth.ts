@@ -7,6 +7,12 @@
  *
  * Why no ping before every host: a registry without auth then costs one request instead of two, and
  * one with auth costs the same three (401, token, retry) as docker's ping-first flow.
+ *
+ * Credentials belong to the registry's own origins (registry-origins.ts): a challenge is learnt only
+ * from them, so Basic answers and token-realm exchanges happen only for a challenge the registry
+ * itself sent (its realm may live elsewhere, like Docker Hub's auth.docker.io). A request to any
+ * other origin (an upload Location on blob storage, a saved Location) goes without Authorization, and
+ * a 401 from there, or from a redirect target, is an error: credentials are never offered to it.
  */
 import { CacheError } from '../../../shared/contract/errors';
 import { parseChallenges } from './challenge';
@@ -15,9 +21,11 @@ import type { CredentialStore, RegistryCredentials } from './credentials';
 import { registerSecret, responseError, scrub } from './registry-error';
 import { abortError } from './retry';
 import type { Clock } from './retry';
+import { apiHost, isLoopbackHost, splitHostPort } from './reference';
+import { registryOrigins } from './registry-origins';
 import { TokenCache } from './token-cache';
 import type { TokenAnswer } from './token-cache';
-import { originOf } from './transport';
+import { headerValue, originOf } from './transport';
 import type { Transport, TransportRequest, TransportResponse } from './transport';
 
 /** `repository:<name>:<actions>`; actions like `pull`, `pull,push`, `delete`. */
@@ -40,6 +48,8 @@ export interface AuthOptions {
   clientId?: string;
   /** Get tokens with the OAuth password grant (POST) instead of a Basic GET, as `docker login` can. */
   oauthPassword?: boolean;
+  /** The origins `registry`'s credentials belong to (default: HTTPS, plus plain HTTP for loopback). */
+  ownOrigins?: (registry: string) => string[];
 }
 
 /** A request to a registry host, before authentication is added. */
@@ -57,6 +67,14 @@ interface HostState {
 }
 
 const TOKEN_BODY_LIMIT = 1 << 20;
+/** Same-origin redirects a token realm's OAuth POST may take (the form carries the password). */
+const TOKEN_POST_REDIRECTS = 3;
+
+function withoutAuthorization(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) if (k.toLowerCase() !== 'authorization') out[k] = v;
+  return out;
+}
 
 /** `promise`, or an AbortError as soon as `signal` aborts (the work behind the promise goes on). */
 function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -86,6 +104,7 @@ export class RegistryAuth {
   private readonly store: CredentialStore;
   private readonly clientId: string;
   private readonly oauthPassword: boolean;
+  private readonly ownOrigins: (registry: string) => string[];
 
   constructor(options: AuthOptions) {
     this.transport = options.transport;
@@ -93,6 +112,12 @@ export class RegistryAuth {
     this.tokens = new TokenCache(() => options.clock.now());
     this.clientId = options.clientId ?? 'cachescope';
     this.oauthPassword = options.oauthPassword ?? false;
+    this.ownOrigins = options.ownOrigins ?? ((r) => registryOrigins(r, isLoopbackHost(splitHostPort(apiHost(r)).host)));
+  }
+
+  /** True when `origin` is one of `registry`'s own: the only places its credentials and tokens may go. */
+  isOwnOrigin(registry: string, origin: string): boolean {
+    return this.ownOrigins(registry).includes(origin);
   }
 
   private state(origin: string): HostState {
@@ -162,6 +187,7 @@ export class RegistryAuth {
   async send(req: RegistryRequest): Promise<TransportResponse> {
     const origin = originOf(req.url);
     const { registry, scopes, ...rest } = req;
+    if (!this.isOwnOrigin(registry, origin)) return this.sendElsewhere(registry, rest);
     let sentAuth = false;
     const attempt = async (fresh: boolean) => {
       const auth = await this.authorization(registry, origin, scopes, req.signal, fresh);
@@ -172,6 +198,8 @@ export class RegistryAuth {
     };
     const known = this.challengeFor(origin) !== undefined;
     const first = await attempt(false);
+    // A redirect target (blob storage) asking for auth: its challenge is not the registry's to answer.
+    if (first.status === 401 && originOf(first.url) !== origin) throw await this.refusedElsewhere(registry, first, rest.action);
     if (first.status !== 401) {
       if (!known) this.learn(origin, first);
       return first;
@@ -186,7 +214,27 @@ export class RegistryAuth {
     // A registry token was already sent if the host's challenge was known: nothing new to offer.
     if (creds?.registryToken && before && sentAuth) return first;
     first.discard();
-    return attempt(true);
+    const second = await attempt(true);
+    if (second.status === 401 && originOf(second.url) !== origin) throw await this.refusedElsewhere(registry, second, rest.action);
+    return second;
+  }
+
+  /** A request to an origin that is not the registry's (an upload Location on storage): never any Authorization. */
+  private async sendElsewhere(registry: string, req: Omit<RegistryRequest, 'registry' | 'scopes'>): Promise<TransportResponse> {
+    const res = await this.transport.request({ ...req, headers: withoutAuthorization(req.headers) });
+    if (res.status === 401) throw await this.refusedElsewhere(registry, res, req.action);
+    return res;
+  }
+
+  /** The error for a 401 from another origin: it names the host and says why nothing was sent. */
+  private async refusedElsewhere(registry: string, res: TransportResponse, action: string): Promise<CacheError> {
+    res.discard();
+    const host = res.url.host;
+    return new CacheError(
+      'forbidden',
+      scrub(`${action}: ${host} asks for credentials (401), but it is not the registry ${registry}; credentials for ${registry} are not sent to ${host}`),
+      { host, registry },
+    );
   }
 
   private async fetchToken(registry: string, challenge: Challenge, scopes: string[], creds: RegistryCredentials | null, signal?: AbortSignal): Promise<TokenAnswer> {
@@ -219,15 +267,7 @@ export class RegistryAuth {
       if (service) form.set('service', service);
       form.set('client_id', this.clientId);
       if (wanted.length) form.set('scope', wanted.join(' '));
-      const res = await this.transport.request({
-        method: 'POST',
-        url: realm,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: Buffer.from(form.toString()),
-        signal,
-        maxRedirects: 3,
-        action: `POST ${what}`,
-      });
+      const res = await this.postToRealm(realm, Buffer.from(form.toString()), `POST ${what}`, signal);
       if (res.status === 200) return this.readToken(res, what);
       // GCR answers 404, Artifactory 401, others 405: they only know the GET flow (as docker falls back).
       if (res.status !== 404 && res.status !== 401 && res.status !== 405) {
@@ -249,6 +289,26 @@ export class RegistryAuth {
     const res = await this.transport.request({ method: 'GET', url, headers, signal, maxRedirects: 3, authOrigin: originOf(realm), action: `GET ${what}` });
     if (res.status !== 200) throw responseError({ action: `GET ${what}`, status: res.status, statusText: res.statusText, body: await res.text(), host: realm.host });
     return this.readToken(res, what);
+  }
+
+  /**
+   * The OAuth POST, whose form carries the password or refresh token: redirects are followed only
+   * within the realm's origin, since the transport would re-send the body (307/308) to any host.
+   */
+  private async postToRealm(realm: URL, body: Buffer, action: string, signal?: AbortSignal): Promise<TransportResponse> {
+    let url = realm;
+    for (let redirects = 0; ; redirects++) {
+      const res = await this.transport.request({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, signal, action });
+      const location = headerValue(res.headers.location);
+      if (res.status < 300 || res.status >= 400 || res.status === 304 || !location) return res;
+      res.discard();
+      const next = new URL(location, url);
+      if (originOf(next) !== originOf(realm)) {
+        throw new CacheError('forbidden', scrub(`${action}: the token server redirected to ${next.host}; credentials are not sent to another host`), { host: next.host });
+      }
+      if (redirects >= TOKEN_POST_REDIRECTS) throw new CacheError('io', `${action}: more than ${TOKEN_POST_REDIRECTS} redirects`, { host: realm.host });
+      url = next;
+    }
   }
 
   private async readToken(res: TransportResponse, what: string): Promise<TokenAnswer> {

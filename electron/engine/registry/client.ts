@@ -24,6 +24,7 @@ import type { FetchedManifest, ManifestInfo } from './manifests';
 import { apiHost, formatReference, isLoopbackHost, parseReference, splitHostPort } from './reference';
 import type { Reference, RepositoryRef } from './reference';
 import { responseError } from './registry-error';
+import { registryOrigins } from './registry-origins';
 import { DEFAULT_RETRY_POLICY, realClock } from './retry';
 import type { Clock, RetryPolicy } from './retry';
 import { Transport, headerValue } from './transport';
@@ -142,6 +143,7 @@ export class RegistryClient {
       credentials: options.credentials ?? new DockerCredentialStore({ env }),
       clock: this.clock,
       oauthPassword: options.oauthPassword,
+      ownOrigins: (registry) => registryOrigins(registry, this.mayUsePlainHttp(registry)),
     });
   }
 
@@ -346,7 +348,8 @@ export class RegistryClient {
 
   /**
    * One authenticated request for uploads (uploads.ts): `target` is a path on the registry or an
-   * upload `Location` already made absolute (it may carry distribution's signed `_state`).
+   * upload `Location` already made absolute (it may carry distribution's signed `_state`). A Location
+   * on another origin (blob storage) is followed without any Authorization (auth.ts `send`).
    */
   async uploadRequest(registry: string, target: string, init: UploadRequest): Promise<TransportResponse> {
     if (target.startsWith('/')) return this.call(registry, target, init);

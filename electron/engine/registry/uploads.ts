@@ -21,8 +21,9 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CacheError } from '../../../shared/contract/errors';
+import { digestProblem, parseDigest } from '../../../shared/oci/digest';
 import type { Descriptor } from '../../../shared/oci/types';
 import { makeDirs } from '../store/atomic-file';
 import { repositoryScope } from './auth';
@@ -130,10 +131,25 @@ async function failure(res: TransportResponse, what: string, host: string, conte
   return explainRejection(responseError({ action: what, status: res.status, statusText: res.statusText, body, host }), { ...context, status: res.status, challenge: headerValue(res.headers['www-authenticate']) });
 }
 
-/** Where the upload state of one blob lives: `<stateDir>/<host>/<repo>/<algo>-<hex>.json`. */
+/**
+ * Where the upload state of one blob lives: `<stateDir>/<host>/<repo>/<algo>-<hex>.json`. The digest
+ * must parse and no part may be `.`/`..`, so no digest, host or repository can name a file outside `stateDir`.
+ */
 export function uploadStateFile(stateDir: string, repo: RepositoryRef, digest: string): string {
+  const problem = digestProblem(digest);
+  if (problem) throw new CacheError('invalid-options', `upload state for ${repo.registry}/${repo.repository}: digest: ${problem}`, { field: 'digest' });
+  const { algorithm, hex } = parseDigest(digest);
   const safeHost = repo.registry.toLowerCase().replace(/[^a-z0-9.-]/g, '_');
-  return join(stateDir, safeHost, ...repo.repository.split('/'), `${digest.replace(':', '-')}.json`);
+  const parts = [safeHost, ...repo.repository.split('/')];
+  if (parts.some((p) => p === '' || p === '.' || p === '..' || /[\\/\0]/.test(p))) {
+    throw new CacheError('invalid-options', `upload state for ${JSON.stringify(`${repo.registry}/${repo.repository}`)}: the registry or repository is not a safe folder name`, { field: 'repository' });
+  }
+  const file = join(stateDir, ...parts, `${algorithm}-${hex}.json`);
+  const inside = relative(resolve(stateDir), resolve(file));
+  if (inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+    throw new CacheError('invalid-options', `upload state for ${repo.registry}/${repo.repository}: ${file} is outside ${stateDir}`, { field: 'repository' });
+  }
+  return file;
 }
 
 interface SavedUpload {

@@ -17,7 +17,13 @@ export type Fault =
   | { kind: 'ignore-range' }
   | { kind: 'drop-body' }
   | { kind: 'redirect'; location: string; status?: number }
-  | { kind: 'rewrite-status'; status: number };
+  | { kind: 'rewrite-status'; status: number }
+  /** Forwards, but the answer's `Location` (an upload session) points at `origin` instead: another host, as S3-backed registries do. */
+  | { kind: 'relocate'; origin: string }
+  /** Forwards, but when the upstream answers `whenStatus` (any status when absent) the client gets `status` and `body` instead (e.g. distribution's 404 on a stale Location as 416 RANGE_INVALID). */
+  | { kind: 'rewrite-answer'; whenStatus?: number; status: number; body: string; headers?: Record<string, string> }
+  /** Forwards, adding these headers to the answer (e.g. `OCI-Chunk-Min-Length` on an upload start). */
+  | { kind: 'add-headers'; headers: Record<string, string> };
 
 export interface FaultContext {
   index: number;
@@ -304,9 +310,19 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
 
     function onResponse(upRes: IncomingMessage, f: Fault | undefined): void {
       if (res.destroyed) return void upRes.destroy();
+      if (f?.kind === 'rewrite-answer' && (f.whenStatus === undefined || upRes.statusCode === f.whenStatus)) {
+        // The upstream's own answer is read and dropped; the client gets the rewritten one.
+        upRes.resume();
+        return answer(f.status, f.body, f.headers);
+      }
       const headers = copyHeaders(upRes.headers);
+      if (f?.kind === 'add-headers') Object.assign(headers, f.headers);
       const location = upRes.headers.location;
       if (typeof location === 'string' && location.startsWith(upstreamOrigin)) headers.location = origin + location.slice(upstreamOrigin.length);
+      if (f?.kind === 'relocate' && typeof location === 'string') {
+        const where = new URL(location, upstreamOrigin);
+        headers.location = `${f.origin}${where.pathname}${where.search}`;
+      }
       // rewrite-status: the upstream's answer with another status (ECR's 201 instead of 202 on PATCH).
       entry.status = f?.kind === 'rewrite-status' ? f.status : (upRes.statusCode ?? 0);
       res.writeHead(entry.status, headers);
