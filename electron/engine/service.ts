@@ -15,6 +15,7 @@ import { createExportHandlers } from './export/export-jobs';
 import { createImageExportHandlers } from './export/image-export-jobs';
 import { defaultUploadStateDir } from './export/registry-target';
 import { RegistryClient } from './registry/client';
+import { registryConcurrencyFromEnv } from './registry/concurrency-setting';
 import { createRegistryAccess } from './sources/registry-source';
 import type { RegistryAccess } from './sources/registry-source';
 import { openBlobCache } from './store/blob-cache';
@@ -51,7 +52,7 @@ export function createService(options: ServiceOptions): Service {
     opened,
     emit: options.emit,
     // A push gets its own client with this service's env (docker's credentials and helpers), closed when its job ends.
-    registryClient: (registry, insecure) => new RegistryClient({ env, credentials: options.credentials, insecureRegistries: insecure ? [registry] : [] }),
+    registryClient: (registry, insecure) => new RegistryClient({ env, credentials: options.credentials, concurrency: registryConcurrencyFromEnv(env), insecureRegistries: insecure ? [registry] : [] }),
     uploadStateDir: defaultUploadStateDir(env),
   });
   // Every opened cache has its own registry clients (closed with it); all share one blob cache.
@@ -88,7 +89,7 @@ export function createService(options: ServiceOptions): Service {
   };
   // One client per registry request: a login or logout in between is seen at once, and no token outlives it.
   const withClient = async <T>(work: (client: RegistryClient) => Promise<T>): Promise<T> => {
-    const client = new RegistryClient({ env, credentials: options.credentials });
+    const client = new RegistryClient({ env, credentials: options.credentials, concurrency: registryConcurrencyFromEnv(env) });
     try {
       return await work(client);
     } finally {
@@ -151,6 +152,7 @@ export function createService(options: ServiceOptions): Service {
     previewImageExport: (params) => imageHandlers.previewImageExport(params),
     startImageExport: (params) => imageHandlers.startImageExport(params),
     cancelImageExport: (params) => imageHandlers.cancelImageExport(params),
+    getImageExportJob: (params) => imageHandlers.getImageExportJob(params),
     async diffCaches({ a, b }) {
       const [left, right] = [opened(a), opened(b)];
       // Loaded on first use: most sessions never diff.

@@ -4,7 +4,7 @@ import type { CacheDiff } from '../diff/types';
 import type { ExportOptions, ExportPreview, ExportProgress } from '../export/types';
 import type { ExportFinished } from './events';
 import type { DivergenceFilesResult, LayerFilesResult, LayerFilesView, WasteSummary } from './layer-files';
-import type { ImageExportParams, ImageExportPreview } from '../image/image-export-wire';
+import type { ImageExportFinished, ImageExportParams, ImageExportPreview, ImageExportProgress } from '../image/image-export-wire';
 
 export interface StartupInfo {
   /** The source opened at start (CLI argument or the bundled demo), or null. */
@@ -139,6 +139,8 @@ export interface Requests {
   /** Starts an image export; progress and the outcome arrive as imageExportProgress / imageExportFinished. */
   startImageExport: { params: ImageExportParams; result: { jobId: string } };
   cancelImageExport: { params: { jobId: string }; result: { cancelled: boolean } };
+  /** An image job's latest progress and outcome: how a page catches up after its event stream dropped. */
+  getImageExportJob: { params: { jobId: string }; result: { progress: ImageExportProgress | null; finished: ImageExportFinished | null } };
   diffCaches: { params: { a: string; b: string }; result: CacheDiff };
   pickDirectory: { params: { title?: string }; result: { path: string | null } };
   listRegistryTags: { params: { repository: string }; result: RegistryTagsResult };
@@ -185,6 +187,7 @@ export const REQUEST_NAMES = [
   'previewImageExport',
   'startImageExport',
   'cancelImageExport',
+  'getImageExportJob',
   'diffCaches',
   'pickDirectory',
   'listRegistryTags',

@@ -159,6 +159,7 @@ const VALIDATORS: { [N in RequestName]: Validator<N> } = {
   previewImageExport: (raw) => validateImageExport(raw, false),
   startImageExport: (raw) => validateImageExport(raw, true) as ImageExportParams,
   cancelImageExport: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
+  getImageExportJob: (raw) => ({ jobId: str(object(raw, ['jobId']), 'jobId')! }),
   diffCaches: (raw) => {
     const o = object(raw, ['a', 'b']);
     return { a: str(o, 'a')!, b: str(o, 'b')! };

@@ -38,6 +38,8 @@ export interface ImageExportHandlers {
   previewImageExport(params: Omit<ImageExportParams, 'dest'> & { dest?: string }): Promise<ImageExportPreview>;
   startImageExport(params: ImageExportParams): Promise<{ jobId: string }>;
   cancelImageExport(params: { jobId: string }): Promise<{ cancelled: boolean }>;
+  /** A job's latest progress and outcome: how a page catches up after its event stream dropped. */
+  getImageExportJob(params: { jobId: string }): Promise<{ progress: ImageExportProgress | null; finished: ImageExportFinished | null }>;
   cancelAll(): Promise<void>;
   /** Resolves once the job has finished (after its imageExportFinished event); for tests. */
   settled(jobId: string): Promise<void>;
@@ -64,10 +66,19 @@ function checked(p: Omit<ImageExportParams, 'dest'> & { dest?: string }): { name
   return { names, platform };
 }
 
+/** Outcomes kept for pages that reconnect after a job ended; the oldest are forgotten first. */
+const KEPT_OUTCOMES = 50;
+
 export function createImageExportHandlers(deps: ImageExportHandlerDeps): ImageExportHandlers {
   const jobs = new Map<string, { cacheId: string; controller: AbortController; done: Promise<void> }>();
   const access = deps.registry ?? (() => createRegistryAccess({ client: { env: deps.env ?? process.env } }));
   const every = deps.progressEveryMs ?? 100;
+  // Latest progress and outcome per job, kept after the job ends (the oldest finished ones are forgotten).
+  const states = new Map<string, { progress: ImageExportProgress | null; finished: ImageExportFinished | null }>();
+  const remember = (jobId: string, patch: Partial<{ progress: ImageExportProgress; finished: ImageExportFinished }>): void => {
+    states.set(jobId, { ...(states.get(jobId) ?? { progress: null, finished: null }), ...patch });
+    if (patch.finished) for (const id of [...states.keys()].slice(0, Math.max(0, states.size - KEPT_OUTCOMES))) if (states.get(id)!.finished) states.delete(id);
+  };
 
   return {
     async previewImageExport(p) {
@@ -140,6 +151,7 @@ export function createImageExportHandlers(deps: ImageExportHandlerDeps): ImageEx
       const spec = parseImageDestination(p.dest.trim());
       const { openSource } = describeImageDestination(spec);
       const jobId = randomUUID();
+      remember(jobId, {});
       const controller = new AbortController();
       const ra = access();
       const destination: ImageDestination = spec.kind === 'registry' ? { kind: 'registry', reference: spec.reference, client: ra.client(spec.reference.registry, spec.insecure) } : spec;
@@ -149,7 +161,9 @@ export function createImageExportHandlers(deps: ImageExportHandlerDeps): ImageEx
         if (timer) clearTimeout(timer);
         timer = null;
         state.seq++;
-        deps.emit('imageExportProgress', { ...state, layers: state.layers.map((l) => ({ ...l })), lines: [...state.lines] });
+        const snapshot: ImageExportProgress = { ...state, layers: state.layers.map((l) => ({ ...l })), lines: [...state.lines] };
+        remember(jobId, { progress: snapshot });
+        deps.emit('imageExportProgress', snapshot);
       };
       const later = (): void => {
         timer ??= setTimeout(send, every);
@@ -199,6 +213,7 @@ export function createImageExportHandlers(deps: ImageExportHandlerDeps): ImageEx
           ra.close();
         }
         send();
+        remember(jobId, { finished });
         deps.emit('imageExportFinished', finished);
         jobs.delete(jobId);
       })();
@@ -210,6 +225,12 @@ export function createImageExportHandlers(deps: ImageExportHandlerDeps): ImageEx
       const job = jobs.get(jobId);
       job?.controller.abort();
       return { cancelled: job !== undefined };
+    },
+
+    async getImageExportJob({ jobId }) {
+      const state = states.get(jobId);
+      if (!state) throw new CacheError('not-found', `no image export job with id ${jobId}`);
+      return state;
     },
 
     async cancelAll() {

@@ -40,7 +40,7 @@ function blank(jobId: string): ImageJob {
   return { jobId, params: { cacheId: '', selection: { record: 0 }, dest: '' }, progress: null, finished: null, cancelling: false };
 }
 
-export const imageExportStore = createStore<ImageExportState>()((set) => ({
+export const imageExportStore = createStore<ImageExportState>()((set, get) => ({
   dialog: null,
   jobId: null,
   jobs: {},
@@ -55,6 +55,8 @@ export const imageExportStore = createStore<ImageExportState>()((set) => ({
     const { jobId } = await api.request('startImageExport', params);
     // Events can arrive before the answer: keep what they brought.
     set((s) => ({ jobs: { ...s.jobs, [jobId]: { ...(s.jobs[jobId] ?? blank(jobId)), params } }, jobId: s.dialog ? jobId : s.jobId }));
+    if (!heardFrom.has(jobId) && !get().jobs[jobId]?.finished) heardFrom.set(jobId, Date.now());
+    ensureCatchUp();
     return jobId;
   },
   async cancel(jobId) {
@@ -69,6 +71,8 @@ export const imageExportStore = createStore<ImageExportState>()((set) => ({
 }));
 
 function onProgress(p: ImageExportProgress): void {
+  heardFrom.set(p.jobId, Date.now());
+  ensureCatchUp();
   imageExportStore.setState((s) => {
     const job = s.jobs[p.jobId] ?? blank(p.jobId);
     if (job.progress && job.progress.seq > p.seq) return {};
@@ -77,7 +81,40 @@ function onProgress(p: ImageExportProgress): void {
 }
 
 function onFinished(f: ImageExportFinished): void {
+  heardFrom.delete(f.jobId);
   imageExportStore.setState((s) => ({ jobs: { ...s.jobs, [f.jobId]: { ...(s.jobs[f.jobId] ?? blank(f.jobId)), finished: f, cancelling: false } } }));
+}
+
+/** When each running job last sent anything; a silent job is asked for its state. */
+const heardFrom = new Map<string, number>();
+const SILENCE_MS = 2000;
+let catchUp: ReturnType<typeof setInterval> | null = null;
+
+/**
+ * Events can be lost while an event stream reconnects (browser mode). A job that has been silent for
+ * a while is asked for its latest progress and outcome, so the dialog never hangs on a stale bar.
+ */
+function ensureCatchUp(): void {
+  if (catchUp) return;
+  catchUp = setInterval(() => {
+    const running = Object.values(imageExportStore.getState().jobs).filter((j) => !j.finished);
+    if (running.length === 0) {
+      clearInterval(catchUp!);
+      catchUp = null;
+      return;
+    }
+    for (const job of running) {
+      if (Date.now() - (heardFrom.get(job.jobId) ?? 0) < SILENCE_MS) continue;
+      heardFrom.set(job.jobId, Date.now());
+      api.request('getImageExportJob', { jobId: job.jobId }).then(
+        (state) => {
+          if (state.progress) onProgress(state.progress);
+          if (state.finished && !imageExportStore.getState().jobs[job.jobId]?.finished) onFinished(state.finished);
+        },
+        () => undefined,
+      );
+    }
+  }, SILENCE_MS / 2);
 }
 
 let connected = false;

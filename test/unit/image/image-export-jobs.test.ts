@@ -3,7 +3,7 @@
  * on a real cache on disk, and their payload validation.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -48,6 +48,16 @@ describe('previewImageExport', () => {
     const bad = await handlers.previewImageExport({ cacheId: 'c1', selection: { layer: 1 }, names: 'Bad' });
     assert.match(bad.error!, /repository name \(library\/Bad\) must be lowercase/);
     assert.equal(bad.chain.length, 2, 'the chain is still shown');
+    // Given twice: the request's platform and the config's, and they differ.
+    const amd64Config = join(tmp, 'amd64-config.json');
+    await writeFile(amd64Config, JSON.stringify({ os: 'linux', architecture: 'amd64', config: { Cmd: ['/app/run.sh'] } }));
+    const twice = await handlers.previewImageExport({ cacheId: 'c1', selection: { layer: 1 }, platform: 'linux/arm64', config: { kind: 'file', value: amd64Config } });
+    assert.match(twice.error!, /platform given twice: --platform linux\/arm64 but the file .*amd64-config\.json config says linux\/amd64/);
+    assert.equal(twice.chain.length, 2, 'the chain is still shown');
+    // The same platform said twice is no conflict.
+    const agreeing = await handlers.previewImageExport({ cacheId: 'c1', selection: { layer: 1 }, platform: 'linux/x86_64', config: { kind: 'file', value: amd64Config } });
+    assert.equal(agreeing.error, null);
+    assert.equal(agreeing.platform, 'linux/amd64');
     const notImage = await handlers.previewImageExport({ cacheId: 'c1', selection: { layer: 1 }, config: { kind: 'image', value: `${bb.dir}:latest` } });
     assert.match(notImage.error!, /not an image config/);
     const none = await handlers.previewImageExport({ cacheId: 'c1', selection: { record: 0 } });
@@ -86,6 +96,29 @@ describe('startImageExport', () => {
     const f = events.at(-1)!.payload as Events['imageExportFinished'];
     assert.equal(f.ok, false);
     assert.match(!f.ok ? f.error.message : '', /--config .*no-such\.json: ENOENT/);
+    // A platform given twice (the request's and a config's that differs) fails the job, writing no image.
+    await writeFile(join(tmp, 'amd64.json'), JSON.stringify({ os: 'linux', architecture: 'amd64' }));
+    events.length = 0;
+    const twice = await handlers.startImageExport({ cacheId: 'c1', selection: { record: bb.resultRecord }, dest: `${join(tmp, 'twice')}:t`, platform: 'linux/arm64', config: { kind: 'file', value: join(tmp, 'amd64.json') } });
+    await handlers.settled(twice.jobId);
+    const g = events.at(-1)!.payload as Events['imageExportFinished'];
+    assert.equal(g.ok, false);
+    assert.match(!g.ok ? g.error.message : '', /platform given twice: --platform linux\/arm64 but the file .*amd64\.json config says linux\/amd64/);
+    await assert.rejects(readFile(join(tmp, 'twice', 'index.json')), { code: 'ENOENT' });
+  });
+
+  it('getImageExportJob gives a page that lost its event stream the latest progress and the outcome', async () => {
+    events.length = 0;
+    const { jobId } = await handlers.startImageExport({ cacheId: 'c1', selection: { record: bb.resultRecord }, dest: `${join(tmp, 'caught-up')}:v1` });
+    const early = await handlers.getImageExportJob({ jobId });
+    assert.equal(early.finished, null);
+    await handlers.settled(jobId);
+    const state = await handlers.getImageExportJob({ jobId });
+    const sent = events.filter((e) => e.name === 'imageExportProgress').map((e) => e.payload as Events['imageExportProgress']);
+    assert.deepEqual(state.progress, sent.at(-1));
+    assert.deepEqual(state.finished, events.find((e) => e.name === 'imageExportFinished')!.payload);
+    assert.ok(state.finished?.ok);
+    await assert.rejects(handlers.getImageExportJob({ jobId: 'no-such-job' }), /no image export job with id no-such-job/);
   });
 });
 

@@ -25,6 +25,7 @@ const VALID: { [N in RequestName]: Params<N> } = {
   previewImageExport: { cacheId: 'c1', selection: { record: 4 }, names: 'app', inlineCache: true },
   startImageExport: { cacheId: 'c1', selection: { layer: 2 }, dest: '/out/img:v1', options: { compression: 'zstd', 'force-compression': true } },
   cancelImageExport: { jobId: 'j1' },
+  getImageExportJob: { jobId: 'j1' },
   diffCaches: { a: 'c1', b: 'c2' },
   pickDirectory: { title: 'Export to' },
   listRegistryTags: { repository: 'registry.example:5000/team/cache' },
