@@ -77,6 +77,7 @@ describe('export a cached result as an image from the GUI (Chromium, browser mod
     await dialog.getByTestId('image-open-error').getByText(/without moby.buildkit.cache.v0/).waitFor();
     await screenshot(page, 'image-export-open-refused');
     assert.deepEqual(s.errors, []);
+    await s.assertClean();
   });
 
   it('with inline cache the image opens back as a cache holding the result\'s records', async () => {
@@ -98,6 +99,7 @@ describe('export a cached result as an image from the GUI (Chromium, browser mod
     await page.getByTestId('summary-records').getByText('5', { exact: true }).waitFor();
     await screenshot(page, 'image-export-inline-opened');
     assert.deepEqual(s.errors, []);
+    await s.assertClean();
   });
 
   it('a layer entry and a chain are entry points too: the dialog shows the chain ending there', async () => {
@@ -119,5 +121,6 @@ describe('export a cached result as an image from the GUI (Chromium, browser mod
     await screenshot(page, 'image-export-chain');
     await page.keyboard.press('Escape');
     assert.deepEqual(s.errors, []);
+    await s.assertClean();
   });
 });

@@ -38,15 +38,6 @@ function stageImages(view: CacheView): HistoryImage[] {
   ];
 }
 
-async function watchCsp(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const w = window as unknown as { cspViolations: string[] };
-    w.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
-}
-const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
-
 async function attach(page: Page, ref: string): Promise<void> {
   if (await page.getByTestId('attach-image-open').isVisible()) await page.getByTestId('attach-image-open').click();
   await page.getByTestId('attach-image-ref').fill(ref);
@@ -81,7 +72,6 @@ describe('layer names from an attached image (Chromium, browser mode, real engin
   it('the Layers table names each layer entry with the step that made it, and says where the name comes from', async () => {
     const { page } = s;
     await page.getByTestId('summary-layerEntries').waitFor();
-    await watchCsp(page);
     await page.getByTestId('tab-layers').click();
     await page.getByTestId('layer-row').first().waitFor();
     assert.equal(await page.getByTestId('layer-name').count(), 0, 'no names before an image is attached');
@@ -118,6 +108,7 @@ describe('layer names from an attached image (Chromium, browser mode, real engin
     await page.getByTestId('layer-filter').fill('');
     const violations = await seriousViolations(page);
     assert.equal(violations.length, 0, describeViolations(violations));
+    await s.assertClean();
   });
 
   it('the Chains tree names its layer entries', async () => {
@@ -137,6 +128,7 @@ describe('layer names from an attached image (Chromium, browser mode, real engin
       if (want) assert.match(n.title ?? '', want.from);
     }
     await screenshot(page, 'layer-names-chains-tree');
+    await s.assertClean();
   });
 
   it('the chains picture labels wide blocks with the step, and its hover and selection details say the name and where it comes from', async () => {
@@ -178,7 +170,6 @@ describe('layer names from an attached image (Chromium, browser mode, real engin
     await screenshot(page, 'layer-names-chains-picture-selected');
     const violations = await seriousViolations(page);
     assert.equal(violations.length, 0, describeViolations(violations));
-    assert.deepEqual(await cspViolations(page), []);
-    assert.deepEqual(s.errors, []);
+    await s.assertClean();
   });
 });

@@ -38,15 +38,6 @@ function stageImages(view: CacheView): HistoryImage[] {
   ];
 }
 
-async function watchCsp(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const w = window as unknown as { cspViolations: string[] };
-    w.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
-}
-const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
-
 async function attach(page: Page, ref: string): Promise<void> {
   if (await page.getByTestId('attach-image-open').isVisible()) await page.getByTestId('attach-image-open').click();
   await page.getByTestId('attach-image-ref').fill(ref);
@@ -89,7 +80,6 @@ describe('record names from an attached image (Chromium, browser mode, real engi
   it('refuses what is not an image of this build in clear words, then names the graph’s nodes with the Dockerfile’s steps', async () => {
     const { page } = s;
     await page.getByTestId('summary-layerEntries').waitFor();
-    await watchCsp(page);
     await page.getByTestId('tab-records').click();
     await page.getByTestId('graph-node').first().waitFor();
     assert.equal(await page.getByTestId('graph-node-name').count(), 0, 'no names before an image is attached');
@@ -121,7 +111,7 @@ describe('record names from an attached image (Chromium, browser mode, real engi
     await screenshot(page, 'record-names-graph');
     const violations = await seriousViolations(page);
     assert.equal(violations.length, 0, describeViolations(violations));
-    assert.deepEqual(await cspViolations(page), []);
+    await s.assertClean();
   });
 
   it('search by name in the graph opens the record, whose detail says the name and where it comes from', async () => {
@@ -137,6 +127,7 @@ describe('record names from an attached image (Chromium, browser mode, real engi
     assert.match(text, new RegExp(`from image ${imageDir}:final history\\[4\\]`));
     assert.match(text, /role from the graph: stage result/);
     await screenshot(page, 'record-names-detail');
+    await s.assertClean();
   });
 
   it('the records table has a Name column, and its filter finds a record by name', async () => {
@@ -152,6 +143,7 @@ describe('record names from an attached image (Chromium, browser mode, real engi
     const violations = await seriousViolations(page);
     assert.equal(violations.length, 0, describeViolations(violations));
     await page.getByTestId('records-filter').fill('');
+    await s.assertClean();
   });
 
   it('the detail pane of a layer entry names it too', async () => {
@@ -165,6 +157,7 @@ describe('record names from an attached image (Chromium, browser mode, real engi
     assert.match(text, /COPY a\.txt \/again\/a\.txt # buildkit/);
     assert.match(text, /from image .*:final history\[4\]/);
     await screenshot(page, 'record-names-detail-pane');
+    await s.assertClean();
   });
 
   it('opening the same cache again (a refresh) keeps the attached images’ names', async () => {
@@ -176,6 +169,7 @@ describe('record names from an attached image (Chromium, browser mode, real engi
     await page.getByTestId('attached-images').filter({ hasText: `${imageDir}:other` }).waitFor();
     await page.getByTestId('graph-node-name').first().waitFor();
     assert.equal(await page.getByTestId('graph-node-name').count(), FINAL_STEPS.length + OTHER_STEPS.length);
+    await s.assertClean();
   });
 
   it('a diff explanation names the record whose input changed', async () => {
@@ -208,7 +202,6 @@ describe('record names from an attached image (Chromium, browser mode, real engi
     await screenshot(page, 'record-names-diff');
     await page.getByTestId('diff-graph').scrollIntoViewIfNeeded();
     await screenshot(page, 'record-names-diff-graph');
-    assert.deepEqual(await cspViolations(page), []);
-    assert.deepEqual(s.errors, []);
+    await s.assertClean();
   });
 });

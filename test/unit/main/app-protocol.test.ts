@@ -65,6 +65,7 @@ describe('app:// responses', () => {
     writeFileSync(join(root, 'index.html'), '<!doctype html><script type="module" src="./app.js"></script>');
     writeFileSync(join(root, 'app.js'), 'export {};');
     writeFileSync(join(root, 'json-worker.js'), 'self.onmessage = () => {};');
+    writeFileSync(join(root, 'graph-layout-worker.js'), 'self.onmessage = (e) => self.postMessage({ id: e.data.id });');
     writeFileSync(join(base, 'secret.txt'), 'not for the page');
   });
   after(() => rmSync(base, { recursive: true, force: true }));
@@ -88,6 +89,24 @@ describe('app:// responses', () => {
     const policy = res.headers.get('content-security-policy')!;
     assert.match(policy, /(^|; )worker-src 'self'(;|$)/);
     assert.doesNotMatch(policy, /blob:|data:/);
+  });
+
+  it('serves the record graph layout worker the same way, through the registered app:// handler, under the same policy', async () => {
+    const protocol = new FakeProtocol();
+    registerAppProtocol(protocol, root);
+    // The URL the page builds: new URL('./graph-layout-worker.js', import.meta.url) from app://cachescope/app.js.
+    const url = new URL('./graph-layout-worker.js', 'app://cachescope/app.js').href;
+    assert.equal(url, 'app://cachescope/graph-layout-worker.js');
+    const res = await protocol.fetch(url);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type')!, /^text\/javascript/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    const policy = res.headers.get('content-security-policy')!;
+    assert.equal(policy, CONTENT_SECURITY_POLICY);
+    assert.match(policy, /(^|; )worker-src 'self'(;|$)/);
+    assert.match(policy, /(^|; )script-src 'self'(;|$)/);
+    assert.doesNotMatch(policy, /blob:|data:|unsafe-eval/);
+    assert.equal(await res.text(), 'self.onmessage = (e) => self.postMessage({ id: e.data.id });');
   });
 
   it('answers 404 for a missing file, 403 outside the folder (without reading it), 405 for writes', async () => {
