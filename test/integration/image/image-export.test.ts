@@ -3,8 +3,8 @@
  * it and runc runs it (the container must print what the script prints); skopeo reads our diff_ids and
  * history from the folder and from the docker-archive and copies between them; oci-image-tool
  * validates the layout; the inline cache written with --inline-cache reads back as the same subgraph.
- * podman is not installed here, so `podman load` is not exercised: the docker-archive is run through
- * skopeo copy → umoci → runc instead.
+ * The docker-archive is also run through skopeo copy → umoci → runc here; `podman load` and
+ * `podman run` of it are in image-podman.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { createVerifyMemo } from '../../../electron/engine/store/verify-memo';
 import type { VerifyMemo } from '../../../electron/engine/store/verify-memo';
 import type { OpenedSource } from '../../../electron/engine/sources/open-cache';
+import { generateCache } from '../../../scripts/cache-generator/generate';
 import { FIXTURES, REPO } from '../../helpers/fixtures';
 import { EXPECTED_OUTPUT, writeBusyboxCache } from './busybox-cache';
 import type { BusyboxCache } from './busybox-cache';
@@ -259,25 +260,68 @@ function keys(opened: OpenedSource, target: number, image: string[]): unknown[] 
   return out;
 }
 
+describe('--inline-cache on a generated cache whose slots have several alternatives', () => {
+  it('the result\'s image carries exactly its subgraph, every alternative of every slot included', async () => {
+    const dir = join(tmp, 'generated');
+    await generateCache(dir, { seed: 'image-inline-alternatives', stages: 3, layersPerStage: 4, layerBytes: 2048, compression: 'gzip', form: 'image-manifest', withBlobs: true, tag: 'latest' });
+    const opened = await openCacheSource(dir);
+    const { records } = opened.model.norm;
+    // The final results whose subgraph holds a slot with more than one alternative (the content-based COPY).
+    const reach = (r: number, seen = new Set<number>()): Set<number> => {
+      if (!seen.has(r)) {
+        seen.add(r);
+        for (const slot of records[r].inputs) for (const i of slot) reach(i.link, seen);
+      }
+      return seen;
+    };
+    const finals = opened.model.graph.resolutions.flatMap((r, i) => (r.stack.length > 0 && opened.model.graph.dependents[i].length === 0 ? [i] : []));
+    const withAlternatives = finals.filter((f) => [...reach(f)].some((r) => records[r].inputs.some((slot) => slot.length > 1)));
+    assert.ok(withAlternatives.length > 0, `a final result reaches a slot with several alternatives (finals: ${finals.join(', ')})`);
+    for (const rec of withAlternatives) {
+      const dest = join(tmp, `generated-${rec}`);
+      const { result } = cli(dir, ['--record', String(rec), '--dest', `${dest}:t`, '--inline-cache']);
+      const back = await openCacheSource(`${dest}:t`);
+      const top = back.model.norm.records.findIndex((r) => r.digest === records[rec].digest);
+      assert.ok(top >= 0, `record ${rec} is in the inline cache`);
+      const image = opened.model.graph.resolutions[rec].stack.map((i) => opened.model.norm.layers[i].blob);
+      const subgraph = keys(opened, rec, image);
+      assert.deepEqual(keys(back, top, image), subgraph, `record ${rec}`);
+      assert.equal(back.model.norm.records.length, subgraph.length, `record ${rec}: records read back`);
+      assert.equal(result.inlineRecords, subgraph.length, `record ${rec}: records written`);
+      const slots = back.model.norm.records.flatMap((r) => r.inputs.filter((slot) => slot.length > 1));
+      assert.ok(slots.length > 0, `record ${rec}: a slot with several alternatives reads back`);
+      assert.deepEqual(back.model.graph.resolutions[top].stack.map((i) => back.model.norm.layers[i].blob), image, `record ${rec}: the whole image`);
+    }
+  });
+});
+
 describe('--inline-cache on real BuildKit caches', () => {
-  const fixtures = ['buildkit-v0.24-index-gzip', 'buildkit-v0.24-image-manifest-gzip', 'buildkit-v0.24-mixed-gzip-zstd', 'buildkit-v0.24-mode-min', 'buildkit-v0.24-docker-list-gzip', 'buildkit-v0.24-uncompressed'];
+  const fixtures = ['buildkit-v0.24-index-gzip', 'buildkit-v0.24-image-manifest-gzip', 'buildkit-v0.24-mixed-gzip-zstd', 'buildkit-v0.24-mode-min', 'buildkit-v0.24-docker-list-gzip', 'buildkit-v0.24-uncompressed', 'buildkit-v0.24-estargz'];
   for (const name of fixtures) {
-    it(`${name}: every final result's image carries its subgraph`, async () => {
+    it(`${name}: every result's image carries exactly its subgraph`, async () => {
       const dir = join(FIXTURES, name);
       const opened = await openCacheSource(dir);
-      const finals = opened.model.graph.resolutions.flatMap((r, i) => (r.stack.length > 0 && opened.model.graph.dependents[i].length === 0 ? [i] : []));
+      const results = opened.model.graph.resolutions.flatMap((r, i) => (r.stack.length > 0 ? [i] : []));
+      const finals = results.filter((i) => opened.model.graph.dependents[i].length === 0);
       assert.ok(finals.length > 0);
-      for (const rec of finals) {
+      // A final result reaches every record of these caches; an earlier stage's result reaches fewer.
+      assert.ok(results.length > finals.length, 'the cache has results before the final one');
+      for (const rec of results) {
         const dest = join(tmp, `${name}-${rec}`);
-        cli(dir, ['--record', String(rec), '--dest', `${dest}:t`, '--inline-cache']);
+        // The final results through the CLI, the earlier ones through the engine (quicker: one process).
+        if (finals.includes(rec)) cli(dir, ['--record', String(rec), '--dest', `${dest}:t`, '--inline-cache']);
+        else await exportImage(opened, { selection: { kind: 'record', index: rec }, destination: { kind: 'folder', dir: dest, tag: 't' }, inlineCache: true, diffIDMemo: null });
         const back = await openCacheSource(`${dest}:t`);
         const top = back.model.norm.records.findIndex((r) => r.digest === opened.model.norm.records[rec].digest);
         assert.ok(top >= 0, `record ${rec} is in the inline cache`);
         const image = opened.model.graph.resolutions[rec].stack.map((i) => opened.model.norm.layers[i].blob);
-        assert.deepEqual(keys(back, top, image), keys(opened, rec, image), `record ${rec}`);
+        const subgraph = keys(opened, rec, image);
+        assert.deepEqual(keys(back, top, image), subgraph, `record ${rec}`);
+        // Exactly the subgraph: no record that the result does not need.
+        assert.equal(back.model.norm.records.length, subgraph.length, `record ${rec}: records read back`);
         assert.deepEqual(back.model.graph.resolutions[top].stack.map((i) => back.model.norm.layers[i].blob), image, `record ${rec}: the whole image`);
         const files = await readdir(join(dest, 'blobs', 'sha256'));
-        assert.equal(files.length, opened.model.graph.resolutions[rec].stack.length + 2);
+        assert.equal(files.length, new Set(image).size + 2, `record ${rec}: the layers, the config and the manifest`);
       }
     });
   }
