@@ -10,6 +10,8 @@
  * the next source or the upload. Converted layers are made in a private staging folder first (removed
  * at the end). Upload state for resuming across runs lives in the per-user cache
  * (`$XDG_CACHE_HOME/cachescope/uploads`, or `$CACHESCOPE_CACHE_DIR/uploads`), the push history next to it.
+ * Every refusal the registry answers, wherever it comes (the HEAD check, an upload POST, a PATCH or PUT,
+ * the manifest), leaves with the registry's words plus `meaning:` and `fix:` (push-advice.ts).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -26,6 +28,7 @@ import { createHash } from 'node:crypto';
 import { distributionSourceRepos, rankMountCandidates } from '../../../shared/oci/distribution-source';
 import { repositoryScope } from '../registry/auth';
 import type { RegistryClient } from '../registry/client';
+import { explainPushFailure } from '../registry/push-advice';
 import { memoryPushHistory, openPushHistory, pushHistoryFileFor } from '../registry/push-history';
 import type { PushHistory } from '../registry/push-history';
 import { formatReference, parseReference, parseRegistryCacheOption } from '../registry/reference';
@@ -292,6 +295,9 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
       bytesWritten,
       durationMs: performance.now() - job.started,
     };
+  } catch (err) {
+    // Refusals before the upload (HEAD, POST) get the same meaning and fix as a refused manifest.
+    throw explainPushFailure(err, { kind: 'blob', repo, tag: resolved.tag });
   } finally {
     await history.flush();
     if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);

@@ -61,3 +61,17 @@ export function explainRejection(err: CacheError, ctx: RejectionContext): CacheE
   if (!advice) return err;
   return new CacheError(err.code, `${err.message}\n  meaning: ${advice.meaning}\n  fix: ${advice.fix}`, { ...err.details, meaning: advice.meaning, fix: advice.fix });
 }
+
+/**
+ * Any push failure the registry answered (HEAD, mount, POST, PATCH, PUT, manifest), explained once:
+ * an error that already carries `meaning` (or has no registry status: a network or local failure)
+ * is returned as it is.
+ */
+export function explainPushFailure(err: unknown, ctx: Omit<RejectionContext, 'status' | 'challenge'>): unknown {
+  if (!(err instanceof CacheError) || err.details?.meaning !== undefined) return err;
+  const status = err.details?.status;
+  if (typeof status !== 'number' || status < 400) return err;
+  // The client notes a Bearer challenge's insufficient_scope in the message (client.ts answerError).
+  const challenge = /insufficient_scope/i.test(err.message) ? 'error="insufficient_scope"' : undefined;
+  return explainRejection(err, { ...ctx, status, challenge });
+}

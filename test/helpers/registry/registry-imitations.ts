@@ -24,6 +24,12 @@ export interface ImitationOptions {
   maxBodyBytes?: number;
   /** Cross-repository mounts (`POST …?mount=&from=`) refused with 403 `DENIED` (no read on the source); plain uploads pass. */
   refuseMounts?: boolean;
+  /**
+   * A registry with a minimum chunk size: every upload start (POST) answers with `OCI-Chunk-Min-Length: <n>`,
+   * and a PATCH whose body is under n bytes is refused with 400 `SIZE_INVALID` (its last chunk included:
+   * a client that honours the header sends the last chunk with the final PUT).
+   */
+  chunkMinLength?: number;
 }
 
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
@@ -85,6 +91,11 @@ export function imitateRegistry(kind: ImitatedRegistry, opts: ImitationOptions =
     if (opts.maxBodyBytes !== undefined && (req.method === 'PATCH' || req.method === 'PUT') && UPLOAD_SESSION.test(req.path)) return { kind: 'too-large', maxBytes: opts.maxBodyBytes };
     const start = req.method === 'POST' ? UPLOAD_START.exec(req.path) : null;
     if (start && opts.refuseMounts && /[?&]mount=/.test(req.path)) return { kind: 'status', status: 403, body: errors('DENIED', 'requested access to the resource is denied') };
+    if (start && opts.chunkMinLength !== undefined) return writeRefusal(opts, start[1]) ?? { kind: 'add-headers', headers: { 'oci-chunk-min-length': String(opts.chunkMinLength) } };
+    if (opts.chunkMinLength !== undefined && req.method === 'PATCH' && UPLOAD_SESSION.test(req.path)) {
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length < opts.chunkMinLength) return { kind: 'status', status: 400, body: errors('SIZE_INVALID', `chunk of ${length} bytes is smaller than OCI-Chunk-Min-Length ${opts.chunkMinLength}`) };
+    }
     if (start) return writeRefusal(opts, start[1]);
     const m = req.method === 'PUT' ? MANIFEST_PUT.exec(req.path) : null;
     if (!m) return undefined;
