@@ -8,11 +8,22 @@
  *     `skopeo inspect --raw` plus one config fetch; target: no more requests.
  * Run: `npm run bench pull` (or `node --import tsx bench/pull-bench.ts`). CACHESCOPE_BENCH_GIB scales
  * the cache (default 1), CACHESCOPE_BENCH_RUNS the runs per side (default 3).
+ *
+ * What each side does, so the comparison is fair:
+ *  - both start fresh every run: an empty target folder, and for us an empty blob cache (skopeo
+ *    keeps only its blob-info metadata database, which does not skip any download into a new folder);
+ *  - both write into the same temp folder (one file system), verify every byte against its digest
+ *    while it streams, and fsync every blob file before renaming it into place; we also fsync
+ *    blobs/ and index.json (skopeo fsyncs no directory), so any durability cost is ours to carry;
+ *  - both use their defaults: we open 4 connections per registry (the client's per-host limit, the
+ *    CLI's default; 8 measured no faster here, the pull is CPU-bound), skopeo its own layer parallelism;
+ *  - we run in this process (Node and our modules are already loaded); skopeo's timing includes
+ *    its process start (tens of ms; `npm run bench cli-start` measures ours separately).
  */
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExport } from '../electron/engine/export/exporter';
 import { openCacheSource } from '../electron/engine/sources/open-cache';
@@ -98,7 +109,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await pushFixture(registry, src, `${REPO}:${TAG}`);
     console.log(`generated ${gen.layerDescriptors.length} layer entries, ${gen.blobsWritten} blobs, ${mib(gen.blobBytes)} gzip; pushed with skopeo in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    console.log(`cpus: ${spawnSync('nproc').stdout?.toString().trim()}; registry ${registry.host} (distribution 2.8, loopback, plain HTTP); ${RUNS} runs per side`);
+    console.log(`cpus: ${spawnSync('nproc').stdout?.toString().trim()}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; registry ${registry.host} (distribution 2.8, loopback, plain HTTP); ${RUNS} runs per side`);
     await rm(src, { recursive: true, force: true });
     const bytes = gen.blobBytes;
     const ref = `${registry.host}/${REPO}:${TAG}`;
@@ -126,6 +137,7 @@ async function main(): Promise<void> {
     line('skopeo copy --src-tls-verify=false docker://… oci:DIR:tag', peer, bytes);
     const med = peer.median / ours.median;
     const bst = peer.best / ours.best;
+    console.log(`  load now: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine slows both sides, not always equally)`);
     console.log(`  ratio skopeo time / cachescope time: ${med.toFixed(2)} by median, ${bst.toFixed(2)} by best  (target ≥ 1.5: ${med >= 1.5 ? 'met' : 'NOT met'} by median)`);
 
     console.log('\n-- open a registry cache: requests and bytes (counted at a loopback proxy)');

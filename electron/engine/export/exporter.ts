@@ -49,7 +49,9 @@ import { acquireLease } from '../store/leases';
 import type { Lease } from '../store/leases';
 import type { OpenedSource } from '../sources/open-cache';
 import { openVerifyMemo } from '../store/verify-memo';
-import { pushExport } from './registry-target';
+import { distributionSourceOf } from '../sources/registry-source';
+import { exportPushWarnings } from '../registry/push-warnings';
+import { parseRegistryDestination, pushExport } from './registry-target';
 import type { RegistryTarget } from './registry-target';
 import type { VerifyMemo } from '../store/verify-memo';
 
@@ -139,16 +141,32 @@ async function planFor(opened: OpenedSource, resolved: ResolvedExportOptions, si
   return planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null } });
 }
 
-/** What an export would do; invalid options come back as `error` (BuildKit's message), not as a throw. */
-export async function previewExport(opened: OpenedSource, options: ExportOptions): Promise<ExportPreview> {
+/** The registry a preview's `dest` names, or null for a folder (or a destination the export itself will refuse). */
+function registryOfDest(dest: string | undefined): string | null {
+  if (dest === undefined) return null;
+  try {
+    return parseRegistryDestination(dest)?.reference.registry ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What an export would do; invalid options come back as `error` (BuildKit's message), not as a throw.
+ * With a `dest`, `warnings` says what a registry destination is known to refuse (push-warnings.ts).
+ */
+export async function previewExport(opened: OpenedSource, options: ExportOptions, dest?: string): Promise<ExportPreview> {
+  const registry = registryOfDest(dest);
+  const warned = (plan?: ExportPlan) => (dest === undefined ? {} : { warnings: registry ? exportPushWarnings(opened, options, registry, plan) : [] });
   let resolved: ResolvedExportOptions;
   try {
     resolved = resolveForExport(options);
   } catch (err) {
     if (!(err instanceof CacheError)) throw err;
-    return { layers: [], totalBytes: 0, convertCount: 0, droppedLayers: 0, droppedResults: 0, missingBlobs: [], manifestMediaType: '', tag: options.tag ?? 'latest', error: err.message, empty: false, notes: [], effectiveLevel: null, levelNote: null };
+    return { layers: [], totalBytes: 0, convertCount: 0, droppedLayers: 0, droppedResults: 0, missingBlobs: [], manifestMediaType: '', tag: options.tag ?? 'latest', error: err.message, empty: false, notes: [], effectiveLevel: null, levelNote: null, ...warned() };
   }
-  return previewFromPlan(await planFor(opened, resolved), opened.model);
+  const plan = await planFor(opened, resolved);
+  return { ...previewFromPlan(plan, opened.model), ...warned(plan) };
 }
 
 function sha256(text: string): string {
@@ -277,7 +295,8 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
       if (note) tracker.line(note);
     }
     const facts = await gatherFacts(opened, srcBlobs, resolved.dropMissing, signal);
-    const plan = planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null } });
+    // Layers read from a registry carry its distribution-source annotation in the manifest, as BuildKit writes it.
+    const plan = planExport({ source: opened.model, options: resolved, facts: (d) => facts.get(d) ?? { present: false, detected: null }, distributionSource: distributionSourceOf(opened) });
     if (plan.missing.length > 0 && !resolved.dropMissing) {
       // BuildKit's Finalize stops at the first `missing blob`; listing them all saves round trips.
       throw new CacheError('missing-blob', missingBlobsMessage(plan.missing), { missing: plan.missing });
@@ -405,7 +424,14 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
       const failed = settled.find((s) => s.status === 'rejected');
       if (failed) throw signal.aborted && signal.reason !== undefined ? signal.reason : (failed as PromiseRejectedResult).reason;
     };
-    await layerPhase();
+    // A registry source pins every layer in the blob cache with one write before the lanes start,
+    // instead of one locked write per layer as each get comes.
+    const hold = fromRegistry && srcBlobs.hold ? await srcBlobs.hold(plan.blobs.map((b) => b.source)) : null;
+    try {
+      await layerPhase();
+    } finally {
+      await hold?.release().catch(() => undefined);
+    }
 
     const chains = exportChains(plan, opened.model, converted);
     const cfg = buildExportConfig(chains, opened.model.config.format === 'v0' ? opened.texts.config : null);

@@ -21,6 +21,9 @@ export function registrySourceBlobs(client: RegistryClient, repo: RepositoryRef,
     async has(digest, options = {}) {
       return (await client.headBlob(repo, digest, { signal: options.signal })) !== null;
     },
+    async hold(digests) {
+      return (await blobCache()).hold(digests);
+    },
     async get(desc, options = {}) {
       const cache = await blobCache();
       const onProgress = options.onProgress;

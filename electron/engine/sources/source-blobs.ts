@@ -37,4 +37,9 @@ export interface SourceBlobs {
   has(digest: string, options?: { signal?: AbortSignal }): Promise<boolean>;
   /** The blob as a local verified file, downloading it first when needed (concurrent calls share one download). */
   get(desc: Pick<Descriptor, 'digest' | 'size'>, options?: { signal?: AbortSignal; onProgress?: (p: SourceBlobProgress) => void }): Promise<SourceBlobFile>;
+  /**
+   * Optional: says that `get` is about to be called for all of `digests` (an export), so the source
+   * can prepare them in one go (the blob cache pins them all with one write). Release it after the gets.
+   */
+  hold?(digests: readonly string[]): Promise<{ release(): Promise<void> }>;
 }

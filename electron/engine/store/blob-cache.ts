@@ -16,13 +16,20 @@
  *    caller is gone, and its partial file stays for the next time.
  *  - Size cap: after a commit that leaves the cache over its cap, least recently used blobs that no
  *    live process has pinned are evicted (blob-cache-eviction.ts); the blob just fetched never is.
- *    Partial downloads nobody resumed for a week go at the same time.
+ *    Partial downloads nobody resumed for a week go at the same time. Whether a commit left the
+ *    cache over its cap is judged from a tally this process keeps (a listing, plus what it committed
+ *    since), not by listing the cache after every blob: the listing is redone, with an eviction
+ *    pass, at least every minute, so other processes' downloads are counted too.
+ *  - Durability: a blob's bytes are fsynced before its rename into blobs/, so blobs/ never holds a
+ *    partial file; the rename itself is not fsynced. A rename lost in a power cut leaves the
+ *    complete partial file, which the next get hashes and commits again; a layout that hard-linked
+ *    the blob made its own link durable (the exporter fsyncs its blobs/ before index.json).
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { open, stat, unlink } from 'node:fs/promises';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,13 +37,16 @@ import { CacheError } from '../../../shared/contract/errors';
 import { digestProblem, parseDigest } from '../../../shared/oci/digest';
 import { makeDirs } from './atomic-file';
 import { defaultBlobCacheDir } from './blob-cache-dir';
-import { evictLru, listCachedBlobs, pinBlob } from './blob-cache-eviction';
+import { evictLru, listCachedBlobs, pinBlob, pinBlobs } from './blob-cache-eviction';
 import type { BlobPin, EvictionResult } from './blob-cache-eviction';
 import { INGEST_DIR, openContentStore } from './content-store';
 import type { ContentStore } from './content-store';
 import { acquireLock } from './file-lock';
 import type { HeldLock } from './file-lock';
 import { endAndWait } from './end-writable';
+import { forgetStage, startHashWrite } from './hash-write-threads';
+import type { HashWriteJob } from './hash-write-threads';
+import { fsyncOffPool } from './sync-threads';
 
 export type { BlobPin, EvictionResult } from './blob-cache-eviction';
 export { defaultBlobCacheDir } from './blob-cache-dir';
@@ -126,6 +136,11 @@ export interface BlobCache {
   blobPath(digest: string): string;
   /** Pins a committed blob (or one about to be) against eviction, and records a use. */
   pin(digest: string, signal?: AbortSignal): Promise<BlobPin>;
+  /**
+   * Pins all of `digests` in one write, before a batch of gets (a pull): the gets' own pins then
+   * cost no file write each. Records no use (the gets do). Release it once the gets are released.
+   */
+  hold(digests: Iterable<string>): Promise<{ release(): Promise<void> }>;
   /** A read stream of a committed blob; pin it first if eviction may run meanwhile. */
   readStream(digest: string, options?: { signal?: AbortSignal; verify?: boolean }): Promise<Readable>;
   /** Bytes and count of committed blobs. */
@@ -176,6 +191,11 @@ function safeProgress(w: Waiter, progress: BlobCacheProgress): void {
 /** Flights by cache root and digest, across cache instances of this process. */
 const flights = new Map<string, Flight>();
 
+/** Bytes committed in each cache root as this process last counted them, and when it listed them. */
+const tallies = new Map<string, { bytes: number; listedAt: number }>();
+/** How old a tally may get before the next commit lists the cache again (and runs an eviction pass). */
+const TALLY_MAX_AGE_MS = 60_000;
+
 const READ_CHUNK = 256 << 10;
 /** Between looks at another process's download: its lock, its partial file, its commit. */
 const WAIT_POLL_MS = 100;
@@ -224,6 +244,12 @@ class LocalBlobCache implements BlobCache {
   pin(digest: string, signal?: AbortSignal): Promise<BlobPin> {
     checkRequest(digest, 0);
     return pinBlob(this.root, digest, this.now(), signal);
+  }
+
+  hold(digests: Iterable<string>): Promise<{ release(): Promise<void> }> {
+    const list = [...digests];
+    for (const d of list) checkRequest(d, 0);
+    return pinBlobs(this.root, list, this.now());
   }
 
   async usage(): Promise<{ bytes: number; blobs: number }> {
@@ -372,12 +398,12 @@ class LocalBlobCache implements BlobCache {
       }
       signal.throwIfAborted();
       if (lock.lost) throw new CacheError('locked', `blob cache: another process took over the download of ${digest} (this one was judged stale)`, { digest, file: lock.path });
-      await this.store.adopt(partial, digest, { signal });
+      await this.commit(partial, digest);
       flight.emit({ digest, state: 'done', bytes: size, total: size });
     } finally {
       await lock.release();
     }
-    await this.evictAfterCommit(digest);
+    await this.evictAfterCommit(digest, size);
     return { outcome: 'downloaded', resumedFrom };
   }
 
@@ -402,44 +428,106 @@ class LocalBlobCache implements BlobCache {
         flight.emit({ digest, state: 'verifying', bytes: offset, total: size });
         await hashPrefix(fh, offset, hash, signal);
       }
-      flight.emit({ digest, state: 'downloading', bytes: offset, total: size });
-      const sink = new PartialSink(fh, hash, offset, size, signal, (bytes) => flight.emit({ digest, state: 'downloading', bytes, total: size }));
-      let fetchError: unknown = null;
-      if (offset < size) {
-        try {
-          await fetch(offset, sink, signal, { offset, hash: hash.copy() });
-          await sink.finish();
-        } catch (err) {
-          fetchError = err;
-        }
-      } else {
-        await sink.finish();
+      // A worker thread hashes the file's bytes (the prefix again, then every write): the digest that decides.
+      const job = await startHashWrite(fh.fd, algorithm, offset).catch((err: unknown) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new CacheError('io', `cannot read ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
+      });
+      try {
+        return await this.fetchPass(partial, digest, size, fetch, flight, { offset, hash, job, fd: fh.fd });
+      } finally {
+        // The descriptor is closed below only once the worker is done with it.
+        await job.drop();
       }
-      await sink.settled();
-      if (sink.overflow) return { offset, wrong: { code: 'size-mismatch', why: `the download delivered more than the ${size} bytes its descriptor says`, actual: null } };
-      if (signal.aborted) throw abortReason(signal);
-      if (fetchError !== null && sink.total < size) {
-        // The fetcher's own check found the bytes wrong (the registry client's verifying stream does
-        // this at the end): discard them and fetch again rather than keep them for a resume.
-        if (fetchError instanceof CacheError && fetchError.code === 'digest-mismatch') return { offset, wrong: { code: 'digest-mismatch', why: `the fetcher found the bytes wrong: ${fetchError.message}`, actual: null } };
-        throw fetchError;
-      }
-      // All bytes are here (even if the fetcher failed after the last one): they are judged by their hash.
-      if (sink.total < size) {
-        throw new CacheError('size-mismatch', `blob ${digest}: the download ended after ${sink.total} of ${size} bytes (kept for resume)`, { digest, expected: size, actual: sink.total });
-      }
-      const actual = `${algorithm}:${hash.digest('hex')}`;
-      if (actual !== digest) return { offset, wrong: { code: 'digest-mismatch', why: `downloaded ${size} bytes hash to ${actual}, expected ${digest}`, actual } };
-      return { offset, wrong: null };
     } finally {
       await fh.close().catch(() => undefined);
     }
   }
 
-  private async evictAfterCommit(digest: string): Promise<void> {
+  /** The rest of fetchInto, once the partial file is open and its prefix hashed. */
+  private async fetchPass(
+    partial: string,
+    digest: string,
+    size: number,
+    fetch: BlobFetch,
+    flight: Flight,
+    at: { offset: number; hash: Hash; job: HashWriteJob; fd: number },
+  ): Promise<PassResult> {
+    const { signal } = flight.controller;
+    const { offset, hash, job } = at;
+    flight.emit({ digest, state: 'downloading', bytes: offset, total: size });
+    const sink = new PartialSink(job, offset, size, signal, (bytes) => flight.emit({ digest, state: 'downloading', bytes, total: size }));
+    let fetchError: unknown = null;
+    if (offset < size) {
+      try {
+        await fetch(offset, sink, signal, { offset, hash: hash.copy() });
+        await sink.finish();
+      } catch (err) {
+        fetchError = err;
+      }
+    } else {
+      await sink.finish();
+    }
+    await sink.settled();
+    if (sink.overflow) return { offset, wrong: { code: 'size-mismatch', why: `the download delivered more than the ${size} bytes its descriptor says`, actual: null } };
+    if (signal.aborted) throw abortReason(signal);
+    if (fetchError !== null && sink.total < size) {
+      // The fetcher's own check found the bytes wrong (the registry client's verifying stream does
+      // this at the end): discard them and fetch again rather than keep them for a resume.
+      if (fetchError instanceof CacheError && fetchError.code === 'digest-mismatch') return { offset, wrong: { code: 'digest-mismatch', why: `the fetcher found the bytes wrong: ${fetchError.message}`, actual: null } };
+      throw fetchError;
+    }
+    // All bytes are here (even if the fetcher failed after the last one): they are judged by their hash.
+    if (sink.total < size) {
+      throw new CacheError('size-mismatch', `blob ${digest}: the download ended after ${sink.total} of ${size} bytes (kept for resume)`, { digest, expected: size, actual: sink.total });
+    }
+    const actual = await job.digest();
+    if (actual !== digest) return { offset, wrong: { code: 'digest-mismatch', why: `downloaded ${size} bytes hash to ${actual}, expected ${digest}`, actual } };
+    // The bytes reach the disk before the name does (commit): blobs/ never holds a partial file.
     try {
-      await evictLru(this.root, { maxBytes: this.maxBytes, keep: [digest], partialMaxAgeMs: this.partialMaxAgeMs });
+      await fsyncOffPool(at.fd);
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new CacheError('io', `cannot fsync ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
+    }
+    return { offset, wrong: null };
+  }
+
+
+  /**
+   * Publishes the verified, fsynced partial file as the blob by one rename, not fsynced (see
+   * Durability in the module comment). We hold the digest's ingest lock, so no other process
+   * commits it meanwhile; a blob already there is kept and the partial dropped.
+   */
+  private async commit(partial: string, digest: string): Promise<void> {
+    const target = this.blobPath(digest);
+    if (await this.store.has(digest)) {
+      await unlink(partial).catch(() => undefined);
+      return;
+    }
+    try {
+      await makeDirs(dirname(target));
+      await rename(partial, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new CacheError('io', `cannot publish ${partial} as ${target}: ${code ?? (err as Error).message}`, { file: target, ...(code ? { errno: code } : {}) });
+    }
+  }
+
+  /** Evicts when the tally says the cache is over its cap, or when the tally is too old to trust. */
+  private async evictAfterCommit(digest: string, size: number): Promise<void> {
+    const tally = tallies.get(this.root);
+    const fresh = tally !== undefined && performance.now() - tally.listedAt < TALLY_MAX_AGE_MS;
+    if (fresh) {
+      tally.bytes += size;
+      if (tally.bytes <= this.maxBytes) return;
+    }
+    const listedAt = performance.now();
+    try {
+      const result = await evictLru(this.root, { maxBytes: this.maxBytes, keep: [digest], partialMaxAgeMs: this.partialMaxAgeMs });
+      tallies.set(this.root, { bytes: result.bytesAfter, listedAt });
+    } catch (err) {
+      tallies.delete(this.root);
       this.onEvictionError?.(err);
     }
   }
@@ -457,7 +545,39 @@ async function hashPrefix(fh: FileHandle, length: number, hash: Hash, signal: Ab
   }
 }
 
-/** The writable a fetcher fills: appends to the partial file, hashing, and refuses bytes past the blob's size. */
+/** The most bytes gathered for one write(2) of the partial file (and one hash update). */
+const STAGE_BYTES = 1 << 20;
+/**
+ * Stage buffers no download uses right now, for the next one: a fresh pair per blob made V8 count
+ * 2 MiB more external memory per blob, and run full GCs over it.
+ */
+const spareStages: Buffer[] = [];
+const MAX_SPARE_STAGES = 16;
+
+function takeStage(bytes: number): Buffer {
+  if (bytes === STAGE_BYTES) {
+    const b = spareStages.pop();
+    if (b) return b;
+  }
+  // Shared memory: the worker that hashes and writes a stage reads it in place.
+  return Buffer.from(new SharedArrayBuffer(bytes));
+}
+
+function giveStage(buf: Buffer | null): void {
+  if (!buf) return;
+  if (buf.length === STAGE_BYTES && spareStages.length < MAX_SPARE_STAGES) spareStages.push(buf);
+  else forgetStage(buf.buffer as SharedArrayBuffer);
+}
+
+/**
+ * The writable a fetcher fills: appends to the partial file, hashing, and refuses bytes past the
+ * blob's size. Each network chunk (~64 KiB) is copied at once into one of two reused 1 MiB buffers,
+ * which a worker thread hashes and appends (hash-write-threads.ts): when no write is under way the
+ * filled part goes at once, else the chunks gather until that write ends (write-behind: small
+ * writes on a slow link, up to 1 MiB on a fast one; waiting for full buffers measured slower). The
+ * chunks themselves die young: when they waited in queues for their write instead, V8 ran a full
+ * GC every ~12 MiB (84 of them, 0.56 s, in a 1 GiB pull). Progress counts bytes on disk.
+ */
 class PartialSink extends Writable {
   /** Bytes of the blob on disk: the resumed prefix plus what this pass wrote. */
   total: number;
@@ -466,10 +586,19 @@ class PartialSink extends Writable {
   private readonly onAbort: () => void;
   /** The write under way: the file handle may only be closed after it. */
   private inflight: Promise<void> = Promise.resolve();
+  private writing = false;
+  private writeError: Error | null = null;
+  /** The buffer being filled, and the one that is free (or being written). */
+  private stage: Buffer | null = null;
+  private spare: Buffer | null = null;
+  private filled = 0;
+  /** Bytes accepted (on disk, being written or staged): the size check counts these. */
+  private accepted: number;
+  /** A small blob needs no 1 MiB buffers. */
+  private readonly stageBytes: number;
 
   constructor(
-    private readonly fh: FileHandle,
-    private readonly hash: Hash,
+    private readonly job: HashWriteJob,
     offset: number,
     private readonly size: number,
     private readonly signal: AbortSignal,
@@ -477,6 +606,8 @@ class PartialSink extends Writable {
   ) {
     super({ highWaterMark: READ_CHUNK });
     this.total = offset;
+    this.accepted = offset;
+    this.stageBytes = Math.max(1, Math.min(STAGE_BYTES, size - offset));
     this.done = new Promise<void>((resolve) => this.once('close', () => resolve()));
     this.onAbort = () => this.destroy(abortReason(signal) as Error);
     // An abort may destroy the sink before the fetcher piped into it: the download learns of the
@@ -487,47 +618,95 @@ class PartialSink extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.total + chunk.length > this.size) {
+    if (this.writeError) return callback(this.writeError);
+    if (this.accepted + chunk.length > this.size) {
       this.overflow = true;
       callback(new CacheError('size-mismatch', `blob download: more than the ${this.size} bytes the descriptor says`, { expected: this.size }));
       return;
     }
-    this.inflight = this.writeAll(chunk);
-    this.inflight.then(
+    this.accepted += chunk.length;
+    this.take(chunk, 0, callback);
+  }
+
+  /** Copies `chunk` from `from` into the stage, writing when the file is idle; calls back once all is copied. */
+  private take(chunk: Buffer, from: number, callback: (error?: Error | null) => void): void {
+    let pos = from;
+    while (pos < chunk.length) {
+      this.stage ??= takeStage(this.stageBytes);
+      const n = chunk.copy(this.stage, this.filled, pos);
+      this.filled += n;
+      pos += n;
+      if (this.filled < this.stage.length) continue;
+      if (this.writing) {
+        // Both buffers busy: wait for the write, then go on with the rest of this chunk.
+        const at = pos;
+        void this.inflight.then(() => {
+          if (this.writeError) callback(this.writeError);
+          else if (this.destroyed) callback();
+          else this.take(chunk, at, callback);
+        });
+        return;
+      }
+      this.flushStage();
+    }
+    if (!this.writing && this.filled > 0) this.flushStage();
+    callback();
+  }
+
+  /** Hands the filled part of the stage to the worker (which hashes it, then appends it) and swaps buffers. */
+  private flushStage(): void {
+    const buf = this.stage!;
+    const length = this.filled;
+    this.stage = this.spare;
+    this.spare = null;
+    this.filled = 0;
+    this.writing = true;
+    this.inflight = this.job.write(buf.buffer as SharedArrayBuffer, length).then(
       () => {
-        this.hash.update(chunk);
-        this.total += chunk.length;
+        this.writing = false;
+        this.spare = buf;
+        this.total += length;
         this.onBytes(this.total);
-        callback();
+        // What gathered meanwhile goes down now (write-behind); after a destroy, drain() does it.
+        if (this.filled > 0 && !this.destroyed) this.flushStage();
       },
+      (err: unknown) => {
+        this.writing = false;
+        this.writeError = err as Error;
+      },
+    );
+  }
+
+  /** Waits until every accepted byte is on disk (or a write failed). */
+  private async drain(): Promise<void> {
+    for (;;) {
+      await this.inflight;
+      if (this.writeError) throw this.writeError;
+      if (this.writing) continue;
+      if (this.filled === 0) return;
+      this.flushStage();
+    }
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.drain().then(
+      () => callback(),
       (err: unknown) => callback(err as Error),
     );
   }
 
-  /**
-   * Chunks that queued up while a write was in flight go down in one write: network chunks are small,
-   * and one write per chunk made a 1 GiB pull much slower (measured 6.8–10.4 s against 4.7–5.5 s).
-   * The encoding is unused for Buffers.
-   */
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this._write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'latin1', callback);
-  }
-
-  private async writeAll(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      // Append mode: each write lands at the end, after the prefix.
-      const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off, null);
-      off += bytesWritten;
-    }
-  }
-
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.signal.removeEventListener('abort', this.onAbort);
-    this.inflight.then(
-      () => callback(error),
-      () => callback(error),
-    );
+    // Bytes still staged go to the file too: a resume starts after them (they are hashed like any).
+    const end = () => {
+      if (!this.writing) {
+        giveStage(this.stage);
+        giveStage(this.spare);
+        this.stage = this.spare = null;
+      }
+      callback(error);
+    };
+    this.drain().then(end, end);
   }
 
   /** Ends the stream if the fetcher did not, and waits until every byte is written. */

@@ -210,6 +210,34 @@ describe('blob cache: get', () => {
     assert.equal(existsSync(partialPath(cache, blob.digest)), false, 'the wrong bytes are not kept for a resume');
   });
 
+  it('a blob of several MiB in odd-sized chunks lands whole; cut after its first MiB, it resumes from every byte on disk', async () => {
+    // Chunks of 70_001 bytes straddle the sink's 1 MiB write buffers; the stall falls inside the second one.
+    const { cache, src, blob } = await setup(3 * (1 << 20) + 12_345);
+    const stallAt = (1 << 20) + 300_000;
+    const gate = memoryGate();
+    const cut = fileFetcher(src, { chunkSize: 70_001, stallAt, gate: gate.gate });
+    const ac = new AbortController();
+    const w = progressWatcher();
+    const p = cache.get(blob.digest, blob.size, cut, { signal: ac.signal, onProgress: w.onProgress });
+    await w.reached(stallAt);
+    assert.equal((await stat(partialPath(cache, blob.digest))).size, stallAt, 'progress counts bytes that are on disk');
+    ac.abort();
+    await assert.rejects(p, (err: Error) => err.name === 'AbortError');
+    const resume = fileFetcher(src, { chunkSize: 70_001 });
+    const got = await cache.get(blob.digest, blob.size, resume);
+    assert.deepEqual(resume.calls, [stallAt]);
+    assert.equal(got.resumedFrom, stallAt);
+    assert.equal(await fileDigest(got.path), blob.digest);
+    await got.release();
+
+    const { cache: other, src: src2, blob: blob2 } = await setup(3 * (1 << 20) + 7);
+    const corrupt = fileFetcher(src2, { chunkSize: 70_001, corruptCalls: [0] });
+    const again = await other.get(blob2.digest, blob2.size, corrupt);
+    assert.deepEqual(corrupt.calls, [0, 0], 'a flipped byte in a large download is caught and the blob fetched again');
+    assert.equal(await fileDigest(again.path), blob2.digest);
+    await again.release();
+  });
+
   it('a blob whose descriptor size is wrong is refused, whether cached or not', async () => {
     const { cache, src, blob } = await setup(10_000);
     await assert.rejects(cache.get(blob.digest, blob.size - 1, fileFetcher(src)), (err: CacheError) => err.code === 'size-mismatch' && err.message.includes(`blob ${blob.digest}: the download delivered more than the 9999 bytes`));
@@ -260,6 +288,31 @@ describe('blob cache: eviction', () => {
     const result = await cache.evict();
     assert.deepEqual(result.removed, [{ digest: a.digest, size: 1000 }], 'released, A goes');
     assert.deepEqual(await cache.usage(), { bytes: 1000, blobs: 1 });
+  });
+});
+
+describe('blob cache: holding a batch (a pull)', () => {
+  it('held blobs are kept by eviction before and after their gets, in one pin file per process; release lets them go', async () => {
+    const { dir, cache } = await setup(1, 1500);
+    const made = [];
+    for (let i = 0; i < 3; i++) {
+      const file = join(dir, `h${i}`);
+      made.push({ ...(await makeBlobFile(file, 1000)), file });
+    }
+    const [a, b, c] = made;
+    await (await cache.get(a.digest, a.size, fileFetcher(a.file))).release();
+    const hold = await cache.hold([a.digest, b.digest, c.digest]);
+    const leases = join(cache.root, '.cachescope', 'leases');
+    assert.equal((await readdir(leases)).length, 1, 'one pin file for the whole batch');
+    for (const x of [b, c]) await (await cache.get(x.digest, x.size, fileFetcher(x.file))).release();
+    assert.equal((await readdir(leases)).length, 1, 'the gets of held blobs write no pin file of their own');
+    const kept = await cache.evict({ maxBytes: 0 });
+    assert.deepEqual(kept.removed, [], 'a held blob is never evicted, got and released or not');
+    assert.deepEqual(await cache.usage(), { bytes: 3000, blobs: 3 });
+    await hold.release();
+    assert.deepEqual(await readdir(leases), [], 'released, the pin file is gone');
+    const result = await cache.evict({ maxBytes: 1000 });
+    assert.equal(result.removed.length, 2, 'released, they can be evicted again');
   });
 });
 
