@@ -26,9 +26,20 @@ import { checkAttachable, readImageHistory } from '../engine/sources/image-histo
 import { openCacheSource } from '../engine/sources/open-cache';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import { table } from './format';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
 
 const USAGE = 'usage: cachescope diff <A> <B> [--files [--content]] [--json] [--image REF]...';
+export const DIFF_HELP = `${USAGE}
+
+Compares two caches (any two sources): records matched by digest and input structure, blobs only
+in A / only in B / recompressed, changes of form, and for every result of B that A cannot serve the
+first change below it and the layers rebuilt above it. Exit 0 same, 1 different, 2 error.
+
+  --files      name the files that differ at each miss (reads the rebuilt layers' blobs)
+  --content    with --files: also compare the contents of files whose size and mode agree
+  --image REF  name the records in the explanations from an image's history (as inspect); repeatable
+  --json       print one JSON object`;
 /** Items listed per section without --json; the JSON output always has them all. */
 const MAX_ITEMS = 50;
 
@@ -176,6 +187,7 @@ function jsonDivergence(d: Divergence, names: DiffNames): Divergence & { recordN
 }
 
 export async function diffCommand(argv: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return printHelp(io, DIFF_HELP);
   const { refs, rest: args } = imageOptions(argv);
   const unknown = args.find((x) => x.startsWith('-') && x !== '--json' && x !== '--files' && x !== '--content');
   const positional = args.filter((x) => !x.startsWith('-'));

@@ -16,13 +16,15 @@ import type { RegistryDestination } from '../engine/export/registry-target';
 import { exportPushWarnings } from '../engine/registry/push-warnings';
 import { formatReference } from '../engine/registry/reference';
 import { openCacheSource } from '../engine/sources/open-cache';
-import { defaultRegistryAccess } from '../engine/sources/registry-source';
+import { defaultRegistryAccess, setDefaultRegistryConcurrency } from '../engine/sources/registry-source';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import type { ExportOptions } from '../../shared/export/types';
 import { formatBytes } from './format';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
+import { REGISTRY_CONCURRENCY_HELP, takeRegistryConcurrency } from './registry-concurrency-option';
 
-const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] | HOST[:PORT]/REPO[:TAG] | type=registry,ref=…[,registry.insecure=true] [--opt key=value]… [--json]
+const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] | HOST[:PORT]/REPO[:TAG] | type=registry,ref=…[,registry.insecure=true] [--opt key=value]… [--registry-concurrency N] [--json]
 options (BuildKit's): ${EXPORT_ATTRS.join(', ')}
   e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false
 the source may be a registry cache (e.g. registry.example:5000/repo:tag): its layers download in
@@ -33,6 +35,9 @@ same registry: the source, its distribution-source annotations, earlier pushes; 
 resume), then the config, then the manifest by tag (--opt registry.insecure=true allows plain
 HTTP); what the registry is known to refuse is warned about on stderr first (and as a pushWarnings
 event with --json); exit 0 exported, 1 failed or nothing to export, 130 cancelled`;
+export const EXPORT_HELP = `${USAGE}
+
+${REGISTRY_CONCURRENCY_HELP}`;
 
 export interface ParsedExportArgs {
   source: string;
@@ -158,7 +163,10 @@ async function emptyReason(opened: OpenedSource, options: ExportOptions, dest: s
   return { code: 'invalid-source', message: `nothing exported: the cache has no layer chains with results to export; ${untouched}` };
 }
 
-export async function exportCommand(args: string[], io: CommandIo): Promise<number> {
+export async function exportCommand(argv: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return printHelp(io, EXPORT_HELP);
+  const { concurrency, rest: args } = takeRegistryConcurrency(argv);
+  if (concurrency !== undefined) setDefaultRegistryConcurrency(concurrency);
   const parsed = parseExportArgs(args);
   if (typeof parsed === 'string') {
     io.err(`cachescope export: ${parsed}\n${USAGE}`);

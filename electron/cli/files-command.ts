@@ -15,9 +15,20 @@ import type { OpenedLayer } from '../engine/contents/open-layer';
 import { openCacheSource } from '../engine/sources/open-cache';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import { formatBytes } from './format';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
 
 const USAGE = 'usage: cachescope files <source> (--layer N | --record N) [--squash] [--changes] [--json]';
+export const FILES_HELP = `${USAGE}
+
+Lists the files inside a layer (path, type, size, mode, owner, link target, whiteouts). Reads the
+layer blobs (a registry's through the blob cache); listings are cached by diffID.
+
+  --layer N    layer entry N of the cache config
+  --record N   the result of record N
+  --squash     the squashed tree of the whole chain, with its wasted bytes and efficiency score
+  --changes    what the top layer adds, modifies and removes against the layers below it
+  --json       print one JSON object`;
 
 function bad(message: string): never {
   throw new CacheError('bad-request', `${USAGE} (${message})`);
@@ -100,6 +111,7 @@ function wasteLines(w: WasteReport): string[] {
 }
 
 export async function filesCommand(argv: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return printHelp(io, FILES_HELP);
   const args = parseArgs(argv);
   let opened: OpenedSource;
   try {

@@ -5,6 +5,7 @@
  */
 import { collectGarbage } from '../engine/store/gc';
 import { formatBytes } from './format';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
 
 export const GC_USAGE = `usage: cachescope gc <dir> [--dry-run] [--no-index] [--json]
@@ -23,10 +24,7 @@ blobs that are gone.
 const FLAGS = new Set(['--json', '--dry-run', '--no-index']);
 
 export async function gcCommand(args: string[], io: CommandIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.out(GC_USAGE);
-    return 0;
-  }
+  if (wantsHelp(args)) return printHelp(io, GC_USAGE);
   const json = args.includes('--json');
   const dryRun = args.includes('--dry-run');
   const noIndex = args.includes('--no-index');

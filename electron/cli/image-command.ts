@@ -1,5 +1,5 @@
 /**
- * `cachescope image <source> (--record N | --layer N | --chain DIGEST) --dest <folder[:tag] | docker-archive:FILE>
+ * `cachescope image <source> (--record N | --layer N | --chain DIGEST) --dest <folder[:tag] | docker-archive:FILE | HOST/REPO[:tag]>
  * [--name a,b] [--platform os/arch[/variant]] [--config FILE|IMAGE] [--inline-cache] [--opt key=value]… [--docker-mediatypes] [--trust-diffids] [--json]`:
  * a cached result as a runnable image, as moby's image exporter would have written it.
  */
@@ -16,13 +16,34 @@ import { configSourceOf, parsePlatform } from '../engine/export/image-config';
 import { parseImageDestination } from '../engine/export/image-destination';
 import { openCacheSource } from '../engine/sources/open-cache';
 import type { OpenedSource } from '../engine/sources/open-cache';
-import { defaultRegistryAccess } from '../engine/sources/registry-source';
+import { defaultRegistryAccess, setDefaultRegistryConcurrency } from '../engine/sources/registry-source';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
+import { REGISTRY_CONCURRENCY_HELP, takeRegistryConcurrency } from './registry-concurrency-option';
 
 const USAGE =
   'usage: cachescope image <source> (--record N | --layer N | --chain DIGEST) --dest <folder[:tag] | docker-archive:FILE | HOST/REPO[:tag]> ' +
   '[--name a,b] [--platform os/arch[/variant]] [--config FILE | DIR[:tag|@digest] | HOST/REPO[:tag]] [--inline-cache] ' +
-  `[--opt key=value]… (${IMAGE_LAYER_ATTRS.join(', ')}) [--docker-mediatypes] [--trust-diffids] [--json]`;
+  `[--opt key=value]… (${IMAGE_LAYER_ATTRS.join(', ')}) [--docker-mediatypes] [--trust-diffids] [--registry-concurrency N] [--json]`;
+
+export const IMAGE_HELP = `${USAGE}
+
+Turns a cached result (a record's, a layer entry's or a chain's) into a runnable image of exactly
+that chain's layers, as moby's image exporter writes it: an OCI layout folder, a docker-archive
+tarball (docker load), or a push to a registry.
+
+  --record N | --layer N | --chain DIGEST
+                            the result to export
+  --dest DEST               DIR[:tag], docker-archive:FILE or HOST/REPO[:tag]
+  --name a,b                image names, parsed as docker does (alpine → docker.io/library/alpine:latest)
+  --platform os/arch        the platform of an empty config, or the one picked from an index --config
+  --config FILE|IMAGE       the image config: a file, a layout DIR[:tag|@sha256:…] or HOST/REPO:TAG
+  --inline-cache            write moby.buildkit.cache.v0 into the config
+  --opt key=value           ${IMAGE_LAYER_ATTRS.join(', ')}
+  --docker-mediatypes       Docker media types instead of OCI (as --opt oci-mediatypes=false)
+  --trust-diffids           take the layers' containerd.io/uncompressed annotations as diff_ids
+${REGISTRY_CONCURRENCY_HELP}
+  --json                    print the exporter's keys as one JSON object`;
 
 function bad(message: string): never {
   throw new CacheError('bad-request', `${USAGE} (${message})`);
@@ -40,7 +61,11 @@ export function parseDestination(text: string): ImageDestination {
   return { kind: 'registry', reference: spec.reference, client: defaultRegistryAccess().client(spec.reference.registry, spec.insecure) };
 }
 
-export async function imageCommand(args: string[], io: CommandIo): Promise<number> {
+export async function imageCommand(argv: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return printHelp(io, IMAGE_HELP);
+  // Before --dest is parsed: a registry destination takes its client from the process's access.
+  const { concurrency, rest: args } = takeRegistryConcurrency(argv);
+  if (concurrency !== undefined) setDefaultRegistryConcurrency(concurrency);
   const positional: string[] = [];
   let selection: ImageSelection | null = null;
   let dest: ImageDestination | null = null;

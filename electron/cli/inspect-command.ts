@@ -11,13 +11,27 @@ import { cachedResultWaste } from '../engine/contents/cached-waste';
 import { openCacheSource } from '../engine/sources/open-cache';
 import type { OpenedSource } from '../engine/sources/open-cache';
 import { formatBytes, table } from './format';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
 
 const USAGE = 'usage: cachescope inspect <source> [--image REF]... [--json]';
+export const INSPECT_HELP = `${USAGE}
+
+Shows a cache: its form (index, image manifest, inline), manifest and config digests, counts, layer
+entries and records. Reads the manifest and the cache config only, never a layer blob.
+
+  --image REF  name records from an image's history (a layout DIR[:tag|@sha256:…], a config.json
+               or HOST/REPO:TAG of the same build); repeatable
+  --json       print one JSON object (manifest, variant, config, summary, layers, records, …)
+
+sources: DIR, DIR:tag, DIR@sha256:…, a cache config or manifest file, an image config with inline
+cache, type=local,src=DIR[,tag=T], HOST[:PORT]/REPO[:TAG|@sha256:…], type=registry,ref=REF,
+docker-image://REF (cachescope --help for the rules)`;
 /** Rows printed per table without --json; the JSON output always has them all. */
 const MAX_ROWS = 200;
 
 export async function inspectCommand(args: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(args)) return printHelp(io, INSPECT_HELP);
   // `--image REF` (repeatable): an image of the same build whose history names the records.
   const imageRefs: string[] = [];
   const rest: string[] = [];

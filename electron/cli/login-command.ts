@@ -10,6 +10,7 @@ import { CacheError } from '../../shared/contract/errors';
 import type { CredentialSource } from '../engine/registry/credentials';
 import { loginRegistry, logoutRegistry } from '../engine/registry/login';
 import { registerSecret } from '../engine/registry/registry-error';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
 
 export const LOGIN_USAGE = `usage: cachescope login <registry> [-u USER] [--password-stdin] [--json]
@@ -72,10 +73,7 @@ function take(args: string[], ...names: string[]): string | undefined {
 
 export async function loginCommand(argv: string[], io: LoginIo): Promise<number> {
   const args = [...argv];
-  if (args.includes('--help') || args.includes('-h')) {
-    io.out(LOGIN_USAGE);
-    return 0;
-  }
+  if (wantsHelp(args)) return printHelp(io, LOGIN_USAGE);
   if (args.some((a) => a === '-p' || a === '--password' || a.startsWith('--password='))) {
     // A password on the command line lands in shell history and `ps`; docker warns, we refuse.
     throw new CacheError('bad-request', `a password on the command line is refused (it shows in ps and shell history): use --password-stdin\n${LOGIN_USAGE}`);
@@ -114,10 +112,7 @@ export async function loginCommand(argv: string[], io: LoginIo): Promise<number>
 }
 
 export async function logoutCommand(args: string[], io: CommandIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.out(LOGIN_USAGE);
-    return 0;
-  }
+  if (wantsHelp(args)) return printHelp(io, LOGIN_USAGE);
   const json = args.includes('--json');
   const rest = args.filter((a) => a !== '--json');
   const unknown = rest.find((a) => a.startsWith('-'));

@@ -9,12 +9,15 @@ commands:
   inspect <source> [--image REF]… [--json]       show a cache: form, digests, counts, layers, records;
                                                  --image names records from an image's history (a layout
                                                  DIR[:tag], a config.json or HOST/REPO:TAG of the same build)
-  verify <source> [--referenced-only] [--json]   hash every blob in the folder (other generations' and
+  verify <source> [--referenced-only] [--shallow] [--json]
+                                                 hash every blob in the folder (other generations' and
                                                  orphans too, named as such); non-zero exit on corruption;
                                                  a registry cache: every blob it references, downloaded
-                                                 into the blob cache; --shallow: existence only (HEAD)
-  export <source> <dest-dir>[:tag] [--opt k=v]… [--json]
-                                                 export like BuildKit's local cache exporter
+                                                 into the blob cache; --shallow: existence only (a stat,
+                                                 or a HEAD in a registry), reads no blob
+  export <source> <dest-dir>[:tag] | HOST/REPO[:tag] [--opt k=v]… [--json]
+                                                 export like BuildKit's local cache exporter, or push
+                                                 to a registry
   diff <A> <B> [--files [--content]] [--json]   compare two caches; exit 0 same, 1 different, 2 error;
                                                  --files names the files that differ at each miss (reads
                                                  blobs); --content compares equal-sized files' contents
@@ -23,7 +26,7 @@ commands:
                                                  list the files in a layer, a chain's squashed tree and
                                                  its wasted bytes, or a layer's changes (reads blobs)
   image <source> (--record N | --layer N | --chain DIGEST) --dest <dir[:tag] | docker-archive:FILE | HOST/REPO[:tag]>
-        [--name a,b] [--platform os/arch] [--config FILE|IMAGE] [--inline-cache] [--opt k=v]… [--json]
+        [--name a,b] [--platform os/arch[/variant]] [--config FILE|IMAGE] [--inline-cache] [--opt k=v]… [--json]
                                                  a cached result as a runnable image (moby's exporter)
   gc <dir> [--dry-run] [--no-index] [--json]     delete blobs no index.json entry reaches and no
                                                  running export holds (gc --help for more)
@@ -33,6 +36,10 @@ commands:
   tags <registry/repo> --delete TAG [--force]    delete a tag's manifest (refuses a shared one)
   login <registry> [-u USER] [--password-stdin]  check and store credentials as docker login does
   logout <registry>                              remove them
+
+every command: --help (-h) prints its own usage. export, verify, tags and image take
+  --registry-concurrency N (requests in flight per registry host, 1 to 64; default 4, or the
+  environment variable CACHESCOPE_REGISTRY_CONCURRENCY, which the app reads too)
 
 sources: DIR, DIR:tag, DIR@sha256:…, a cache config or manifest file, an image config with inline cache,
   type=local,src=DIR[,tag=T], a registry: HOST[:PORT]/REPO[:TAG|@sha256:…] (the first component must

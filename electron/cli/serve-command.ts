@@ -9,7 +9,15 @@ import { createService } from '../engine/service';
 import { parseSource } from '../engine/sources/source-ref';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
+
+export const SERVE_HELP = `usage: cachescope serve [source] [--port N]
+
+Browser mode: serves the app's renderer and the engine on 127.0.0.1 only, behind a token printed in
+the URL. Opens [source] (any source inspect takes), else the bundled demo cache. Ctrl-C stops it.
+
+  --port N   the port to listen on (default: a free one)`;
 
 export interface ServeArgs {
   source: string | null;
@@ -74,6 +82,7 @@ export async function startBrowserMode(args: ServeArgs): Promise<RunningServer> 
 }
 
 export async function serveCommand(args: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(args)) return printHelp(io, SERVE_HELP);
   const server = await startBrowserMode(parseServeArgs(args));
   io.out(`Cachescope browser mode: ${server.url}`);
   io.out('(bound to 127.0.0.1 only; the token in the URL is the key. Ctrl-C stops it.)');

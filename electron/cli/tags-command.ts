@@ -8,19 +8,26 @@ import { CacheError } from '../../shared/contract/errors';
 import type { RegistryTagRow } from '../../shared/contract/requests';
 import { shortDigest } from '../../shared/oci/digest';
 import { RegistryClient } from '../engine/registry/client';
+import { registryConcurrencyFromEnv } from '../engine/registry/concurrency-setting';
 import { deleteRegistryTag, listRegistryTags } from '../engine/sources/registry-tags';
 import { formatBytes, table } from './format';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
+import { REGISTRY_CONCURRENCY_HELP, takeRegistryConcurrency } from './registry-concurrency-option';
 
-export const TAGS_USAGE = `usage: cachescope tags <registry/repo> [--json] [--concurrency N]
-       cachescope tags <registry/repo> --delete TAG [--force] [--json]
+export const TAGS_USAGE = `usage: cachescope tags <registry/repo> [--json] [--concurrency N] [--registry-concurrency N]
+       cachescope tags <registry/repo> --delete TAG [--force] [--json] [--registry-concurrency N]
 
 Lists every tag (following Link pagination) with: FORM (index, image-manifest, legacy-index, image,
 image-index), KIND (cache, inline = image with inline cache, neither), media types (OCI/Docker and
 layer compressions), TOTAL bytes (manifest, config and every distinct blob) and UNIQUE bytes (blobs
 no other listed tag references), the newest buildkit/createdat, and the manifest digest.
 --delete deletes the manifest the tag points at (every tag on it goes with it); a manifest other
-tags share is refused unless --force.`;
+tags share is refused unless --force.
+
+  --concurrency N           tags read at once (1 to 64, default 4); their requests still share the
+                            per-host limit below
+${REGISTRY_CONCURRENCY_HELP}`;
 
 const FORM_LABEL: Record<string, string> = { index: 'index', 'image-manifest': 'image-manifest', 'legacy-index': 'legacy-index', image: 'image', 'image-index': 'image-index', other: 'other' };
 
@@ -60,11 +67,9 @@ function optionValue(args: string[], name: string): string | undefined {
   return value;
 }
 
-export async function tagsCommand(args: string[], io: CommandIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.out(TAGS_USAGE);
-    return 0;
-  }
+export async function tagsCommand(argv: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return printHelp(io, TAGS_USAGE);
+  const { concurrency: perHost, rest: args } = takeRegistryConcurrency(argv);
   const json = args.includes('--json');
   const force = args.includes('--force');
   const deleteTag = optionValue(args, '--delete');
@@ -87,7 +92,7 @@ export async function tagsCommand(args: string[], io: CommandIo): Promise<number
   if (concurrency !== undefined && (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
     throw new CacheError('bad-request', `--concurrency must be an integer from 1 to 64, not ${JSON.stringify(concurrencyText)}`);
   }
-  const client = new RegistryClient();
+  const client = new RegistryClient({ concurrency: perHost ?? registryConcurrencyFromEnv() });
   try {
     if (deleteTag !== undefined) {
       const result = await deleteRegistryTag(client, positional[0], deleteTag, { force, concurrency });

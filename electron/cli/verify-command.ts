@@ -1,20 +1,37 @@
 /**
- * `cachescope verify <source> [--referenced-only] [--shallow] [--json]`: hashes every blob in the folder
+ * `cachescope verify <source> [--referenced-only] [--shallow] [--registry-concurrency N] [--json]`: hashes every blob in the folder
  * (a registry cache: every blob it references, streamed through the blob cache); non-zero exit on any
  * corruption. `--shallow` only checks that each referenced blob exists (HEAD in a registry).
  */
 import { CacheError } from '../../shared/contract/errors';
 import { openCacheSource } from '../engine/sources/open-cache';
+import { setDefaultRegistryConcurrency } from '../engine/sources/registry-source';
 import { verifyOpened } from '../engine/store/verify-opened';
+import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
+import { REGISTRY_CONCURRENCY_HELP, takeRegistryConcurrency } from './registry-concurrency-option';
 
-export const VERIFY_USAGE = 'usage: cachescope verify <source> [--referenced-only] [--shallow] [--json]';
+export const VERIFY_USAGE = 'usage: cachescope verify <source> [--referenced-only] [--shallow] [--registry-concurrency N] [--json]';
+export const VERIFY_HELP = `${VERIFY_USAGE}
+
+Hashes every blob in a layout folder, orphans and other generations' blobs included (named as such),
+against its descriptor (digest, size, diffID) or its name. A registry cache: every blob it references,
+downloaded through the per-user blob cache and checked. Exit 1 on corruption (and, for a registry
+cache or --shallow, on a missing blob); absent blobs of a local committed cache are only listed.
+
+  --referenced-only         hash only the blobs the opened cache references
+  --shallow                 check existence only: a stat, or a HEAD per blob in a registry (reads nothing)
+${REGISTRY_CONCURRENCY_HELP}
+  --json                    print the report as one JSON object`;
 
 const OPTIONS = new Set(['--json', '--referenced-only', '--shallow']);
 
 const OWNER_LABEL = { source: '', other: " (not this cache's)", orphan: ' (orphan: no index.json entry reaches it)' } as const;
 
-export async function verifyCommand(args: string[], io: CommandIo): Promise<number> {
+export async function verifyCommand(argv: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return printHelp(io, VERIFY_HELP);
+  const { concurrency, rest: args } = takeRegistryConcurrency(argv);
+  if (concurrency !== undefined) setDefaultRegistryConcurrency(concurrency);
   const json = args.includes('--json');
   const referencedOnly = args.includes('--referenced-only');
   const shallow = args.includes('--shallow');

@@ -2,8 +2,8 @@
  * The Registry view in Chromium against a real loopback distribution 2.8 (htpasswd, deletes enabled)
  * with the real engine behind browser mode: the repository is refused until the login form logs in
  * (the page only ever shows "logged in as …"), then its tags are listed and sortable, a tag is
- * deleted only after the confirmation (and one sharing its manifest says so), and, with registry
- * sources (helper J's work), a tag opens with a click and two ticked tags are diffed.
+ * deleted only after the confirmation (and one sharing its manifest says so), and a tag opens with a
+ * click and two ticked tags are diffed.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -25,17 +25,6 @@ const IMAGE_MANIFEST = join(FIXTURES, 'buildkit-v0.24-image-manifest-gzip');
 const INDEX = join(FIXTURES, 'buildkit-v0.24-index-gzip');
 const MIXED = join(FIXTURES, 'buildkit-v0.24-mixed-gzip-zstd');
 const DOCKER_LIST = join(FIXTURES, 'buildkit-v0.24-docker-list-gzip');
-
-/** Whether registry references open as sources yet (helper J's work): probed, not assumed. */
-async function registrySourcesOpen(ref: string): Promise<string | null> {
-  try {
-    const { openCacheSource } = await import('../../electron/engine/sources/open-cache');
-    await openCacheSource(ref);
-    return null;
-  } catch (err) {
-    return `registry references do not open as sources yet (helper J's work): ${(err as Error).message}`;
-  }
-}
 
 describe('Registry view (Chromium, real engine, real registry)', () => {
   let s: Session;
@@ -168,12 +157,7 @@ describe('Registry view (Chromium, real engine, real registry)', () => {
     assert.deepEqual(s.errors.filter((e) => !/401|Failed to load resource/.test(e)), []);
   });
 
-  it('opens a tag with a click and diffs two ticked tags', async (t) => {
-    const reason = await registrySourcesOpen(`${repo}:index`);
-    if (reason) {
-      t.skip(reason);
-      return;
-    }
+  it('opens a tag with a click and diffs two ticked tags', async () => {
     const { page } = s;
     await page.getByTestId('tab-registry').click();
     const rows = page.getByTestId('tag-row');

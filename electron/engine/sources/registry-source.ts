@@ -8,6 +8,7 @@ import { CacheError } from '../../../shared/contract/errors';
 import { parseJsonText } from '../../../shared/cache/json-text';
 import { RegistryClient } from '../registry/client';
 import type { RegistryClientOptions } from '../registry/client';
+import { registryConcurrencyFromEnv } from '../registry/concurrency-setting';
 import { formatReference, parseReference } from '../registry/reference';
 import type { DistributionSource } from '../../../shared/oci/distribution-source';
 import type { Reference } from '../registry/reference';
@@ -31,13 +32,15 @@ export function createRegistryAccess(options: { client?: RegistryClientOptions; 
   let shared: RegistryClient | null = null;
   const insecure = new Map<string, RegistryClient>();
   let cache: Promise<BlobCache> | null = null;
+  // Read when a client is made, so a bad CACHESCOPE_REGISTRY_CONCURRENCY fails the registry work that needs it, naming the variable.
+  const clientOptions = (): RegistryClientOptions => ({ ...options.client, concurrency: options.client?.concurrency ?? registryConcurrencyFromEnv(options.client?.env ?? process.env) });
   return {
     client(registry, isInsecure) {
-      if (!isInsecure) return (shared ??= new RegistryClient(options.client));
+      if (!isInsecure) return (shared ??= new RegistryClient(clientOptions()));
       const key = registry.toLowerCase();
       let c = insecure.get(key);
       if (!c) {
-        c = new RegistryClient({ ...options.client, insecureRegistries: [...(options.client?.insecureRegistries ?? []), key] });
+        c = new RegistryClient({ ...clientOptions(), insecureRegistries: [...(options.client?.insecureRegistries ?? []), key] });
         insecure.set(key, c);
       }
       return c;
@@ -60,6 +63,12 @@ let processAccess: RegistryAccess | null = null;
 /** The process's own access: docker's config and the environment, the default blob cache. */
 export function defaultRegistryAccess(): RegistryAccess {
   return (processAccess ??= createRegistryAccess());
+}
+
+/** The CLI's `--registry-concurrency N`: the process's access is made again with that limit (it wins over the environment). */
+export function setDefaultRegistryConcurrency(concurrency: number): void {
+  processAccess?.close();
+  processAccess = createRegistryAccess({ client: { concurrency } });
 }
 
 /**

@@ -5,33 +5,25 @@
  * in its own words, and nothing is deleted.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { RegistryTagsResult } from '../../../shared/contract/requests';
-import { FIXTURES, REPO } from '../../helpers/fixtures';
+import { FIXTURES } from '../../helpers/fixtures';
 import { pushFixture, startRegistry } from '../../helpers/registry/index';
 import type { RunningRegistry } from '../../helpers/registry/index';
+import { runCli } from '../../helpers/run-cli';
+import type { CliRun } from '../../helpers/run-cli';
 
-const exec = promisify(execFile);
-const BIN = join(REPO, 'bin', 'cachescope.mjs');
 const IMAGE_MANIFEST = join(FIXTURES, 'buildkit-v0.24-image-manifest-gzip');
 const INDEX = join(FIXTURES, 'buildkit-v0.24-index-gzip');
 
 let tmp: string;
 let env: NodeJS.ProcessEnv;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { cwd: REPO, env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliRun> {
+  return runCli(args, { env });
 }
 
 async function tagsOf(registry: RunningRegistry): Promise<string[]> {

@@ -5,22 +5,20 @@
  * pages are followed (the counting proxy serves the pages, as distribution 2.8 ignores n=).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { RegistryTagRow, RegistryTagsResult } from '../../../shared/contract/requests';
 import { RegistryClient } from '../../../electron/engine/registry/client';
 import { listRegistryTags } from '../../../electron/engine/sources/registry-tags';
-import { FIXTURES, REPO } from '../../helpers/fixtures';
+import { FIXTURES } from '../../helpers/fixtures';
 import { writeImageLayout } from '../../helpers/image-layout';
 import { layoutManifest, pushFixture, startProxy, startRegistry } from '../../helpers/registry/index';
 import type { CountingProxy, RunningRegistry } from '../../helpers/registry/index';
+import { runCli } from '../../helpers/run-cli';
+import type { CliRun } from '../../helpers/run-cli';
 
-const exec = promisify(execFile);
-const BIN = join(REPO, 'bin', 'cachescope.mjs');
 
 const IMAGE_MANIFEST = join(FIXTURES, 'buildkit-v0.24-image-manifest-gzip');
 const INDEX = join(FIXTURES, 'buildkit-v0.24-index-gzip');
@@ -65,14 +63,8 @@ async function truthOf(dir: string): Promise<LocalTruth> {
   return { digest: m.digest, blobs, createdAt: newest(times) };
 }
 
-async function cli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { cwd: REPO, env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliRun> {
+  return runCli(args, { env });
 }
 
 describe('cachescope tags on a real registry', () => {

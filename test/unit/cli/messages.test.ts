@@ -3,30 +3,22 @@
  * manifest, a number beyond 2^53, and `serve` on a path that does not exist.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { FIXTURES, REPO } from '../../helpers/fixtures';
+import { FIXTURES } from '../../helpers/fixtures';
 import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { putBlob, writableCopy } from '../../helpers/layout-copy';
+import { runCli } from '../../helpers/run-cli';
+import type { CliRun } from '../../helpers/run-cli';
 
-const exec = promisify(execFile);
-const BIN = join(REPO, 'bin', 'cachescope.mjs');
 const MIXED = join(FIXTURES, 'buildkit-v0.24-mixed-gzip-zstd');
 const CONFIG = 'sha256:ccda1e8f45c6c2e1fdafdccd4af9bf77add0772093a9eb24227de09e0b8dd4c2';
 const GZIP_LAYER = 'sha256:f447f02550335fa9d34922fc0254d88a1e2f9f96e1a4ea977e82ce7074b7d7a1';
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { cwd: REPO, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliRun> {
+  return runCli(args, { timeout: 60_000 });
 }
 
 let tmp: string;

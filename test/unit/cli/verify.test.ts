@@ -3,28 +3,20 @@
  * names orphans, exits 1 on corruption anywhere, and its help and the README say the same.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { VERIFY_USAGE, verifyCommand } from '../../../electron/cli/verify-command';
 import type { VerifyReport } from '../../../shared/contract/requests';
 import { FIXTURES, REPO } from '../../helpers/fixtures';
 import { putBlob, sha256Of, writableCopy } from '../../helpers/layout-copy';
+import { runCli } from '../../helpers/run-cli';
+import type { CliRun } from '../../helpers/run-cli';
 
-const exec = promisify(execFile);
-const BIN = join(REPO, 'bin', 'cachescope.mjs');
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { cwd: REPO });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliRun> {
+  return runCli(args);
 }
 
 let tmp: string;
@@ -71,8 +63,10 @@ describe('cachescope verify (real process)', () => {
     const help = await cli('--help');
     assert.equal(help.code, 0);
     const line = help.stdout.split('\n').find((l) => l.trim().startsWith('verify '))!;
-    assert.match(line, /verify <source> \[--referenced-only\] \[--json\]\s+hash every blob in the folder/);
+    assert.match(line, /verify <source> \[--referenced-only\] \[--shallow\] \[--json\]/);
+    assert.match(help.stdout, /hash every blob in the folder/);
     assert.match(help.stdout, /orphans too/);
+    assert.match(help.stdout, /--shallow: existence only/);
     const readme = await readFile(join(REPO, 'README.md'), 'utf8');
     assert.match(readme, /`verify` hashes every blob in the layout folder, orphans included/);
     assert.match(readme, /`--referenced-only`\s+hashes only the blobs the opened cache references/);

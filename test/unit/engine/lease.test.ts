@@ -86,8 +86,10 @@ describe('leases', () => {
   it('a live pid with another start time is a recycled pid: the lease has expired', async (t) => {
     const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
     t.after(() => kill(sleeper));
+    // Only a machine without /proc may skip: with /proc, a null start time is a parsing regression.
+    if (!existsSync('/proc/self/stat')) return t.skip('no /proc here to read start times');
     const start = await processStartTime(sleeper.pid!);
-    if (start === null) return t.skip('no /proc here to read start times');
+    assert.match(start ?? 'null', /^\d+$/, 'the start time is read from /proc/PID/stat');
     const dir = await layout();
     const me = await currentProcess();
     const write = async (id: string, startTime: string | null, host = me.hostname) => {
