@@ -12,14 +12,18 @@
  *     distribution 2.8 then refuses the session, see uploads.ts) and just before the chunk holding
  *     60% (between chunks); skopeo copy (one streaming PATCH, `--retry-times 3`, run again by hand
  *     when it gives up) under the same exact cut, each into a fresh registry.
+ * Under the push rows, where the time goes: the CPU seconds of the client (Cachescope's process, or
+ * skopeo) and of the registry per run, and how busy the machine's cores were (other processes
+ * included). On loopback the registry's own hashing and writing (~3.6 s of CPU per GiB here) is the
+ * larger share whoever pushes, so on a busy machine the ratio tends to the ratio of total CPU.
  * Run: `npm run bench push` (or `node --import tsx bench/push-bench.ts`). CACHESCOPE_BENCH_GIB scales
  * the cache (default 1), CACHESCOPE_BENCH_RUNS the runs per side (default 3).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { runExport } from '../electron/engine/export/exporter';
@@ -53,6 +57,38 @@ function line(name: string, t: Timing, bytes: number): void {
   console.log(`${name.padEnd(62)} median ${(t.median / 1000).toFixed(2).padStart(6)} s (${rate(t.median).padStart(5)} MiB/s)  best ${(t.best / 1000).toFixed(2).padStart(6)} s`);
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const HZ = 100;
+
+/** CPU seconds so far: this process, its waited-for children (skopeo), a registry, and the machine's busy and total ticks. */
+function cpuNow(registryPid: number): { self: number; children: number; registry: number; busy: number; total: number } {
+  const fields = (path: string) => readFileSync(path, 'utf8').split(') ')[1].split(' ').map(Number);
+  const me = fields('/proc/self/stat');
+  const reg = fields(`/proc/${registryPid}/stat`);
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  const usage = process.cpuUsage();
+  // Fields after the ") ": utime is the 12th, stime 13th, cutime 14th, cstime 15th (0-based 11..14).
+  return { self: (usage.user + usage.system) / 1e6, children: (me[13] + me[14]) / HZ, registry: (reg[11] + reg[12]) / HZ, busy: total - cpu[3] - cpu[4], total };
+}
+
+interface Phase {
+  client: number;
+  registry: number;
+  busy: number;
+}
+
+function phaseOf(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, client: 'self' | 'children'): Phase {
+  return { client: b[client] - a[client], registry: b.registry - a.registry, busy: (b.busy - a.busy) / Math.max(1, b.total - a.total) };
+}
+
+function phaseLine(name: string, phases: Phase[]): void {
+  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const client = med(phases.map((p) => p.client));
+  const registry = med(phases.map((p) => p.registry));
+  console.log(`  ${name.padEnd(10)} CPU per run (median): client ${client.toFixed(2)} s + registry ${registry.toFixed(2)} s = ${(client + registry).toFixed(2)} s; cores busy ${(med(phases.map((p) => p.busy)) * 100).toFixed(0)}% (all processes)`);
+}
+
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'cachescope-push-bench-'));
   const registry = await startRegistry();
@@ -73,11 +109,15 @@ async function main(): Promise<void> {
     console.log(`\n-- push ${mib(bytes)} / ${LAYERS} layers from a local layout to the registry (a fresh registry each run)`);
     const ours: number[] = [];
     const theirs: number[] = [];
+    const ourPhases: Phase[] = [];
+    const theirPhases: Phase[] = [];
+    console.log(`load average before: ${loadavg().map((n) => n.toFixed(2)).join(' ')} (1, 5, 15 min)`);
     // A fresh registry for every run of either side: nothing can be mounted or skipped (skopeo's
     // blob-info cache remembers where it pushed before, and may live outside HOME when run as root).
     for (let i = 0; i < RUNS; i++) {
       const mine = await startRegistry();
       try {
+        const c0 = cpuNow(mine.pid);
         const t0 = performance.now();
         const r = await runExport({
           opened,
@@ -87,6 +127,7 @@ async function main(): Promise<void> {
           registry: { reference: { registry: mine.host, repository: 'bench/ours', tag: TAG }, insecure: false, client, stateDir: join(work, 'uploads') },
         });
         ours.push(performance.now() - t0);
+        ourPhases.push(phaseOf(c0, cpuNow(mine.pid), 'self'));
         if (r.counts.written !== gen.blobsWritten) throw new Error(`push incomplete: ${JSON.stringify(r.counts)}`);
       } finally {
         await mine.stop();
@@ -94,9 +135,11 @@ async function main(): Promise<void> {
       const peer = await startRegistry();
       try {
         const home = await mkdtemp(join(work, 'home-'));
+        const c1 = cpuNow(peer.pid);
         const t1 = performance.now();
         const s = spawnSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${src}:${TAG}`, `docker://${peer.host}/bench/skopeo:${TAG}`], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, HOME: home } });
         theirs.push(performance.now() - t1);
+        theirPhases.push(phaseOf(c1, cpuNow(peer.pid), 'children'));
         if (s.status !== 0) throw new Error(`skopeo copy: exit ${s.status}`);
       } finally {
         await peer.stop();
@@ -107,6 +150,9 @@ async function main(): Promise<void> {
     line('skopeo copy --dest-tls-verify=false oci:DIR:tag docker://…', b, bytes);
     const med = b.median / a.median;
     console.log(`  ratio skopeo time / cachescope time: ${med.toFixed(2)} by median, ${(b.best / a.best).toFixed(2)} by best  (target ≥ 1.5: ${med >= 1.5 ? 'met' : 'NOT met'} by median)`);
+    phaseLine('cachescope', ourPhases);
+    phaseLine('skopeo', theirPhases);
+    console.log(`  load average after: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
 
     console.log('\n-- no-op re-export to a target that has every blob (counted at a loopback proxy)');
     await runExport({ opened, dest: 'unused', options: { tag: TAG }, verifyMemo: null, registry: { reference: { registry: registry.host, repository: 'bench/ours-0', tag: TAG }, insecure: false, client, stateDir: null } });

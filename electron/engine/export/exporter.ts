@@ -319,6 +319,8 @@ export async function runExport(run: ExportRun): Promise<ExportResult> {
         tracker,
         signal,
         started,
+        verify,
+        memo,
         convert: async (b, stagingDir) => {
           await prepareDest(stagingDir);
           const staged = await openContentStore(stagingDir);

@@ -12,6 +12,11 @@
  * (`$XDG_CACHE_HOME/cachescope/uploads`, or `$CACHESCOPE_CACHE_DIR/uploads`), the push history next to it.
  * Every refusal the registry answers, wherever it comes (the HEAD check, an upload POST, a PATCH or PUT,
  * the manifest), leaves with the registry's words plus `meaning:` and `fix:` (push-advice.ts).
+ * Every layer read from the source is verified against its digest before it can land (uploads.ts
+ * hashes it on its way out), as the local export verifies before it links or copies: unless
+ * verify=false, a download hashed on its way in (verify=true hashes it anyway), or a file the
+ * remembered-verification memo (store/verify-memo.ts) knows unchanged; a file hashed here is
+ * remembered. Converted layers and the config were hashed as they were made.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -32,9 +37,13 @@ import { explainPushFailure } from '../registry/push-advice';
 import { memoryPushHistory, openPushHistory, pushHistoryFileFor } from '../registry/push-history';
 import type { PushHistory } from '../registry/push-history';
 import { formatReference, parseReference, parseRegistryCacheOption } from '../registry/reference';
-import { forgetUpload } from '../registry/uploads';
+import { forgetUpload, headBlobForPush } from '../registry/uploads';
 import type { Reference, RepositoryRef } from '../registry/reference';
 import type { OpenedSource } from '../sources/open-cache';
+import type { SourceBlobFile } from '../sources/source-blobs';
+import { fileKey, nowNs, sameKey } from '../store/verify-memo';
+import type { FileKey, VerifyMemo } from '../store/verify-memo';
+import type { VerifyMode } from './export-blobs';
 import type { ProgressTracker } from './export-progress';
 import { pool } from './lane-pool';
 
@@ -95,8 +104,23 @@ export interface RegistryPushJob {
   tracker: ProgressTracker;
   signal: AbortSignal;
   started: number;
+  /** `remembered` (default): hash unless the memo knows the file; `always`: hash every layer; `off`: sizes only. */
+  verify?: VerifyMode;
+  /** The remembered-verification memo (null or absent: none, so every layer is hashed). */
+  memo?: VerifyMemo | null;
   /** Converts a layer into `stagingDir` (the exporter's exportBlob), returning the new blob's file. */
   convert: (blob: BlobPlan, stagingDir: string) => Promise<{ converted: ConvertedBlob; path: string; bytesRead: number }>;
+}
+
+/** Must pushBlob hash this source file? (see the module comment) `key` is the file as it was before. */
+async function needsHash(job: RegistryPushJob, got: SourceBlobFile): Promise<{ hash: boolean; key: FileKey | null }> {
+  const verify = job.verify ?? 'remembered';
+  if (verify === 'off') return { hash: false, key: null };
+  // The blob cache hashed a download on its way in.
+  if (got.outcome === 'downloaded' && verify !== 'always') return { hash: false, key: null };
+  const key = await fileKey(got.path);
+  if (verify === 'remembered' && job.memo && key && (await job.memo.known(key, got.digest))) return { hash: false, key };
+  return { hash: true, key };
 }
 
 function sha256(text: string): string {
@@ -129,7 +153,8 @@ export async function cancelUploadSession(client: RegistryClient, repo: Reposito
       retry: false,
       action: `DELETE upload session on ${repo.registry}/${repo.repository}`,
     });
-    res.discard();
+    // Read to its end (short): the connection is kept for the next request.
+    await res.text().catch(() => res.discard());
     return res.status;
   } catch {
     return null;
@@ -167,7 +192,7 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
   const refused = new Set<string>();
   /** HEAD, then mounts: 'exists', 'mounted', or null (upload it). */
   const place = async (digest: string, annotations: Readonly<Record<string, string>> | undefined, sourceRepo: string | null): Promise<'exists' | 'mounted' | null> => {
-    if (await client.headBlob(repo, digest, { signal })) {
+    if (await headBlobForPush(client, repo, digest, signal)) {
       // A run killed between its final PUT and forgetting the upload state leaves a stale file.
       await forgetUpload(stateDir, repo, digest);
       remember(digest);
@@ -200,10 +225,11 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
   const stagingDir = async () => (staging ??= await mkdtemp(join(tmpdir(), 'cachescope-push-')));
   for (const b of plan.blobs) tracker.addLayer(b.source, b.size);
   try {
-    const push = async (desc: Pick<Descriptor, 'digest' | 'size'>, path: string, layer: string | null, mount: string | null, skipHead: boolean) => {
+    const push = async (desc: Pick<Descriptor, 'digest' | 'size'>, path: string, layer: string | null, mount: string | null, skipHead: boolean, verified: boolean) => {
       const result = await client.pushBlob(repo, desc, path, {
         signal,
         skipHead,
+        verified,
         mountFrom: mount,
         stateDir,
         chunkSize: target.chunkSize,
@@ -217,7 +243,7 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
       signal.throwIfAborted();
       try {
         if (b.action !== 'convert') tracker.line(`writing layer ${b.source}`);
-        let file: { path: string; release?: () => Promise<void> };
+        let file: { path: string; release?: () => Promise<void>; hash: boolean; key: FileKey | null };
         let desc: Pick<Descriptor, 'digest' | 'size'> = { digest: b.source, size: b.size };
         if (b.action === 'convert') {
           tracker.layer(b.source, { state: 'converting' });
@@ -234,7 +260,8 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
             tracker.layer(b.source, { state: placed, target: desc.digest, text: `writing layer ${desc.digest}` });
             return;
           }
-          file = { path: made.path };
+          // Hashed as it was made (exportBlob).
+          file = { path: made.path, hash: false, key: null };
         } else {
           // A blob the target already has (or can mount) is never fetched from the source.
           const placed = await place(b.source, opened.model.descriptors.get(b.source)?.annotations, from);
@@ -245,13 +272,20 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
           }
           tracker.layer(b.source, { state: 'reading' });
           const got = await opened.blobs.get({ digest: b.source, size: b.size }, { signal });
-          file = { path: got.path, release: () => got.release() };
+          file = { path: got.path, release: () => got.release(), hash: true, key: null };
+          Object.assign(file, await needsHash(job, got));
           bytesRead += b.size;
         }
         try {
           // HEAD and mounts were tried above.
-          const result = await push(desc, file.path, b.source, null, true);
+          const readFrom = nowNs();
+          const result = await push(desc, file.path, b.source, null, true, !file.hash);
           remember(desc.digest);
+          if (file.hash && job.memo && (result.outcome === 'uploaded' || result.outcome === 'resumed')) {
+            // Hashed whole on its way out: remembered, unless the file changed meanwhile.
+            const after = await fileKey(file.path);
+            if (sameKey(file.key, after)) await job.memo.remember(after!, desc.digest, readFrom);
+          }
           const state = result.outcome === 'exists' ? 'exists' : result.outcome === 'mounted' ? 'mounted' : 'done';
           if (result.outcome === 'exists') counts.exists++;
           else if (result.outcome === 'mounted') counts.mounted++;
@@ -279,7 +313,8 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
     const cfgFile = join(await stagingDir(), 'config.json');
     await writeFile(cfgFile, cfg.text);
     // The config too: the same config in the source repository (or pushed before) mounts like a layer, so a copy within one registry uploads no blob bytes.
-    if (!(await place(configDesc.digest, undefined, from))) await push(configDesc, cfgFile, null, null, true);
+    // Its digest is of the very text just written.
+    if (!(await place(configDesc.digest, undefined, from))) await push(configDesc, cfgFile, null, null, true, true);
     remember(configDesc.digest);
     tracker.line(`${resolved.imageManifest ? 'writing cache image manifest' : 'writing cache manifest'} ${manifestDesc.digest}`);
     await client.putManifest(ref, Buffer.from(manifestText), manifestDesc.mediaType, { signal });

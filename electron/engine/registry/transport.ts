@@ -95,6 +95,8 @@ export interface TransportResponse {
 }
 
 const DEFAULT_ERROR_BODY_LIMIT = 64 << 10;
+/** Bodies up to this size are read to their end when dropped, keeping the connection. */
+const DISCARD_DRAIN_LIMIT = 64 << 10;
 
 /** `https://host:port` with the port always written: two URLs share an origin iff these are equal. */
 export function originOf(url: URL): string {
@@ -367,8 +369,12 @@ export class Transport {
           }
         },
         discard: () => {
+          // A body that is over, or small, is drained so the keep-alive socket is reused (a push makes
+          // hundreds of requests); only a large unread body costs its connection.
           message.resume();
-          message.destroy();
+          const length = Number(message.headers['content-length']);
+          const small = req.method === 'HEAD' || message.complete || (Number.isFinite(length) && length <= DISCARD_DRAIN_LIMIT);
+          if (!small) message.destroy();
           free();
         },
       };
