@@ -133,9 +133,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
     const deadline = Date.now() + 20_000;
     let ready = false;
     while (Date.now() < deadline && !proc.hasExited()) {
-      // A client-cert registry refuses the probe's handshake: the listening line in the log is then the signal.
-      const logged = readFileSync(logFile, 'utf8');
-      const status = opts.tlsClientAuth ? (logged.includes('listening on') ? 200 : 0) : await probe(url);
+      // Our own listening line first: the port was free when picked, but a server of a test file running
+      // alongside may have taken it since, and the probe alone would then take its answer for ours.
+      // A client-cert registry refuses the probe's handshake: the listening line is then the only signal.
+      const listening = readFileSync(logFile, 'utf8').includes(`listening on 127.0.0.1:${port}`);
+      const status = !listening ? 0 : opts.tlsClientAuth ? 200 : await probe(url);
       if (status === 200 || status === 401) {
         ready = true;
         break;

@@ -1,10 +1,11 @@
 /**
- * Crash safety: the CLI export is SIGKILLed 20 times while it converts a few-MB cache, each time
- * mid-export: after its JSON event stream has shown a random number (at least one) of layers done and
- * before its final event. After every kill the folder must be a valid layout whose index.json
+ * Crash safety: the CLI export is SIGKILLed while it converts a few-MB cache until 20 kills have
+ * landed mid-export: after its JSON event stream has shown a random number (at least one) of layers
+ * done and before its final event. After every kill the folder must be a valid layout whose index.json
  * references only complete, verified blobs (every blob hashed), with no partial file under blobs/;
  * then a re-run completes, reusing what the last killed run had finished. No clock is involved: the
- * kills follow the export's own events.
+ * kills follow the export's own events, and a kill that lands too late (the export had just finished)
+ * is simply followed by another run, so a loaded machine costs runs, not a failure.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,7 +20,10 @@ import { REPO } from '../../helpers/fixtures';
 import { generate, hashFile, meaning } from '../../unit/export/export-helpers';
 
 const CLI = join(REPO, 'bin', 'cachescope.mjs');
+/** Kills that must land mid-export. */
 const KILLS = 20;
+/** Runs allowed to get there: a late kill (after the final event or the tag update) only costs a run. */
+const MAX_RUNS = 40;
 /** zstd -19: slow enough that layers finish one after another, with conversions in flight between them. */
 const LEVEL = 19;
 
@@ -130,7 +134,9 @@ describe('export crash safety (SIGKILL)', () => {
     const random = rng(seed);
     let midExport = 0;
     let lastKilledDone = 0;
-    for (let i = 0; i < KILLS; i++) {
+    let runs = 0;
+    for (let i = 0; midExport < KILLS && i < MAX_RUNS; i++) {
+      runs++;
       // Forget the converted variants (labels only; blobs/ and index.json untouched) so that every
       // run converts again and each kill lands in real work instead of a quick no-op re-run.
       await rm(join(dest, '.cachescope'), { recursive: true, force: true });
@@ -152,8 +158,8 @@ describe('export crash safety (SIGKILL)', () => {
       }
       await checkLayout(dest);
     }
-    console.log(`crash test: seed ${seed}, ${midExport} of ${KILLS} runs killed mid-export (at least one layer done, before the final event)`);
-    assert.ok(midExport >= KILLS * 0.75, `only ${midExport} of ${KILLS} kills landed mid-export; the test proves little (seed ${seed})`);
+    console.log(`crash test: seed ${seed}, ${midExport} of ${runs} runs killed mid-export (at least one layer done, before the final event)`);
+    assert.ok(midExport >= KILLS, `only ${midExport} of ${runs} kills landed mid-export; the test proves little (seed ${seed})`);
     // The re-run completes, and finds what the last killed run had finished (labels kept this time).
     const again = await exportCli(dest, LEVEL, null);
     assert.equal(again.code, 0, again.stdout.slice(-500));

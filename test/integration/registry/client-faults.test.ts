@@ -119,7 +119,9 @@ describe('faults between client and registry', () => {
   it('drops a stalled request and tries again', async () => {
     proxy.setFaults([{ method: 'GET', path: '/blobs/', fault: { kind: 'stall', ms: 5_000 } }]);
     const out = collector();
-    const c = client({ idleTimeoutMs: 300 });
+    // Well below the stall, yet long enough that the healthy retry is never itself dropped as idle on a
+    // loaded machine (that would be a second retry, and this test counts exactly one).
+    const c = client({ idleTimeoutMs: 1_500 });
     await c.fetchBlob(repo(), desc, out.w);
     c.close();
     assert.ok(out.bytes().equals(blob));

@@ -53,11 +53,38 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   return runCli(args, { env, timeout: 120_000 });
 }
 
-/** Runs the CLI and gives back its exit and the peak of requests in flight it caused. */
-async function peakOf(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; peak: number; requests: number; stderr: string }> {
+interface PeakRun {
+  code: number;
+  peak: number;
+  requests: number;
+  stderr: string;
+}
+
+/** Runs the CLI once (args built after the fresh env, so a destination folder is fresh too) and gives back its exit and peak. */
+async function peakOnce(args: () => string[], extraEnv: Record<string, string>): Promise<PeakRun> {
   reset();
-  const r = await cli(args, freshEnv(extraEnv));
+  const env = freshEnv(extraEnv);
+  const r = await cli(args(), env);
   return { code: r.code, peak, requests: proxy.requests().length, stderr: r.stderr };
+}
+
+/**
+ * Runs the CLI and gives back its exit and the peak of requests in flight it caused. With `want`, a
+ * run that succeeded but never had `want` requests open at once is run again, twice at most: the
+ * stall overlaps requests only if the client sends them within it, and a loaded machine can hold
+ * one lane back longer. The retries hide no bug: a limit set too low never reaches `want`, and the
+ * peak given back is the highest of all runs, so a limit set too high shows on any of them.
+ */
+async function peakOf(args: string[] | (() => string[]), extraEnv: Record<string, string> = {}, want?: number): Promise<PeakRun> {
+  const build = typeof args === 'function' ? args : () => args;
+  const first = await peakOnce(build, extraEnv);
+  let best = first.peak;
+  for (let again = 0; want !== undefined && first.code === 0 && best < want && again < 2; again++) {
+    const next = await peakOnce(build, extraEnv);
+    assert.equal(next.code, 0, next.stderr);
+    best = Math.max(best, next.peak);
+  }
+  return { ...first, peak: best };
 }
 
 before(async () => {
@@ -77,16 +104,16 @@ describe('per-host registry concurrency, set by users (real registry, counting p
   const ref = () => `${proxy.host}/conc/cache:t1`;
 
   it('verify downloads 4 blobs at once by default, 2 with --registry-concurrency 2, 3 with CACHESCOPE_REGISTRY_CONCURRENCY=3', async () => {
-    const byDefault = await peakOf(['verify', ref()]);
+    const byDefault = await peakOf(['verify', ref()], {}, 4);
     assert.equal(byDefault.code, 0, byDefault.stderr);
     assert.equal(byDefault.peak, 4, 'the default limit is reached (so a lower one is what bounds the runs below)');
 
-    const flag = await peakOf(['verify', ref(), '--registry-concurrency', '2']);
+    const flag = await peakOf(['verify', ref(), '--registry-concurrency', '2'], {}, 2);
     assert.equal(flag.code, 0, flag.stderr);
     assert.equal(flag.peak, 2);
     assert.equal(flag.requests, byDefault.requests, 'the same requests, fewer at once');
 
-    const env = await peakOf(['verify', ref()], { CACHESCOPE_REGISTRY_CONCURRENCY: '3' });
+    const env = await peakOf(['verify', ref()], { CACHESCOPE_REGISTRY_CONCURRENCY: '3' }, 3);
     assert.equal(env.code, 0, env.stderr);
     assert.equal(env.peak, 3);
 
@@ -96,21 +123,21 @@ describe('per-host registry concurrency, set by users (real registry, counting p
   });
 
   it('tags reads 8 tags at once with --concurrency 8, yet at most N requests per host: 6 from the environment, 2 from the flag', async () => {
-    const env = await peakOf(['tags', `${proxy.host}/conc/cache`, '--concurrency', '8', '--json'], { CACHESCOPE_REGISTRY_CONCURRENCY: '6' });
+    const env = await peakOf(['tags', `${proxy.host}/conc/cache`, '--concurrency', '8', '--json'], { CACHESCOPE_REGISTRY_CONCURRENCY: '6' }, 6);
     assert.equal(env.code, 0, env.stderr);
     assert.equal(env.peak, 6, 'a limit above the default of 4 is honoured');
 
-    const flag = await peakOf(['tags', `${proxy.host}/conc/cache`, '--concurrency', '8', '--registry-concurrency', '2', '--json'], { CACHESCOPE_REGISTRY_CONCURRENCY: '6' });
+    const flag = await peakOf(['tags', `${proxy.host}/conc/cache`, '--concurrency', '8', '--registry-concurrency', '2', '--json'], { CACHESCOPE_REGISTRY_CONCURRENCY: '6' }, 2);
     assert.equal(flag.code, 0, flag.stderr);
     assert.equal(flag.peak, 2);
   });
 
   it('export from a registry pulls at most N blobs at once, from the environment and from the flag', async () => {
-    const env = await peakOf(['export', ref(), join(work, `pull-${runs}`)], { CACHESCOPE_REGISTRY_CONCURRENCY: '2' });
+    const env = await peakOf(() => ['export', ref(), join(work, `pull-${runs}`)], { CACHESCOPE_REGISTRY_CONCURRENCY: '2' }, 2);
     assert.equal(env.code, 0, env.stderr);
     assert.equal(env.peak, 2);
 
-    const flag = await peakOf(['export', ref(), join(work, `pull-${runs}`), '--registry-concurrency', '3']);
+    const flag = await peakOf(() => ['export', ref(), join(work, `pull-${runs}`), '--registry-concurrency', '3'], {}, 3);
     assert.equal(flag.code, 0, flag.stderr);
     assert.equal(flag.peak, 3);
   });
@@ -118,11 +145,11 @@ describe('per-host registry concurrency, set by users (real registry, counting p
   it('image reads at most N layers of a registry source at once with --registry-concurrency N', async () => {
     // Four layer lanes (CACHESCOPE_IMAGE_LAYERS) over a chain of four layers: the client's limit is what bounds them.
     const lanes = { CACHESCOPE_IMAGE_LAYERS: '4' };
-    const byDefault = await peakOf(['image', ref(), '--layer', '4', '--dest', join(work, `image-${runs}`)], lanes);
+    const byDefault = await peakOf(() => ['image', ref(), '--layer', '4', '--dest', join(work, `image-${runs}`)], lanes, 4);
     assert.equal(byDefault.code, 0, byDefault.stderr);
     assert.equal(byDefault.peak, 4);
 
-    const flag = await peakOf(['image', ref(), '--layer', '4', '--dest', join(work, `image-${runs}`), '--registry-concurrency', '2'], lanes);
+    const flag = await peakOf(() => ['image', ref(), '--layer', '4', '--dest', join(work, `image-${runs}`), '--registry-concurrency', '2'], lanes, 2);
     assert.equal(flag.code, 0, flag.stderr);
     assert.equal(flag.peak, 2);
   });
@@ -149,17 +176,26 @@ describe('per-host registry concurrency, set by users (real registry, counting p
     });
 
     it('verifying an opened registry cache and listing tags stay within the limit', async () => {
-      service = createService({ startupSource: null, mode: 'browser', emit: () => {}, env: freshEnv({ CACHESCOPE_REGISTRY_CONCURRENCY: '2' }) });
-      const { cacheId } = await service.openCache({ source: ref() });
-      reset();
-      const report = await service.verifyCache({ cacheId });
-      assert.ok(report.ok, JSON.stringify(report));
-      assert.equal(peak, 2);
+      // As peakOf does: a round whose requests never overlapped 2 deep is run again (a fresh service,
+      // so its blob cache is empty), twice at most; the highest peak of all rounds is what is checked.
+      let verifyPeak = 0;
+      let tagsPeak = 0;
+      for (let round = 0; round < 3 && (verifyPeak < 2 || tagsPeak < 2); round++) {
+        await service?.dispose();
+        service = createService({ startupSource: null, mode: 'browser', emit: () => {}, env: freshEnv({ CACHESCOPE_REGISTRY_CONCURRENCY: '2' }) });
+        const { cacheId } = await service.openCache({ source: ref() });
+        reset();
+        const report = await service.verifyCache({ cacheId });
+        assert.ok(report.ok, JSON.stringify(report));
+        verifyPeak = Math.max(verifyPeak, peak);
 
-      reset();
-      const tags = await service.listRegistryTags({ repository: `${proxy.host}/conc/cache` });
-      assert.equal(tags.rows.length, TAGS.length);
-      assert.equal(peak, 2);
+        reset();
+        const tags = await service.listRegistryTags({ repository: `${proxy.host}/conc/cache` });
+        assert.equal(tags.rows.length, TAGS.length);
+        tagsPeak = Math.max(tagsPeak, peak);
+      }
+      assert.equal(verifyPeak, 2);
+      assert.equal(tagsPeak, 2);
     });
 
     it('a bad value fails the registry work with an error naming the variable', async () => {
