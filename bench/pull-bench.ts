@@ -19,6 +19,9 @@
  *    CLI's default; 8 measured no faster here, the pull is CPU-bound), skopeo its own layer parallelism;
  *  - we run in this process (Node and our modules are already loaded); skopeo's timing includes
  *    its process start (tens of ms; `npm run bench cli-start` measures ours separately).
+ * Under the pull rows, the CPU seconds of each client and of the registry per run (bench/cpu-usage.ts):
+ * on two cores the registry's share (~0.6 s per GiB) and the kernel's share of receiving on loopback
+ * are paid whoever pulls.
  */
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
@@ -31,6 +34,8 @@ import { createRegistryAccess } from '../electron/engine/sources/registry-source
 import { generateCache } from '../scripts/cache-generator/generate';
 import type { GenerateOptions } from '../scripts/cache-generator/generate';
 import { pushFixture, skopeoInspectRaw, startProxy, startRegistry } from '../test/helpers/registry/index';
+import { cpuNow, phaseLine, phaseOf } from './cpu-usage';
+import type { Phase } from './cpu-usage';
 
 const GIB = 1 << 30;
 const TARGET_BYTES = Number(process.env.CACHESCOPE_BENCH_GIB ?? 1) * GIB;
@@ -55,19 +60,23 @@ function summarize(all: number[]): Timing {
  * `n` rounds of both sides, alternating (ours, then the peer), each run after `clean`: on a shared
  * machine whose load drifts, interleaving keeps the two sides under the same conditions.
  */
-async function timedPair(n: number, clean: () => Promise<void>, ours: () => Promise<void>, peer: () => void): Promise<[Timing, Timing]> {
+async function timedPair(n: number, registryPid: number, clean: () => Promise<void>, ours: () => Promise<void>, peer: () => void): Promise<[Timing, Timing, Phase[], Phase[]]> {
   const a: number[] = [];
   const b: number[] = [];
+  const pa: Phase[] = [];
+  const pb: Phase[] = [];
   for (let i = 0; i < n; i++) {
-    for (const [fn, into] of [[ours, a], [peer, b]] as const) {
+    for (const [fn, into, phases, client] of [[ours, a, pa, 'self'], [peer, b, pb, 'children']] as const) {
       await clean();
+      const c0 = cpuNow(registryPid);
       const t0 = performance.now();
       await fn();
       into.push(performance.now() - t0);
+      phases.push(phaseOf(c0, cpuNow(registryPid), client));
     }
   }
   await clean();
-  return [summarize(a), summarize(b)];
+  return [summarize(a), summarize(b), pa, pb];
 }
 
 function line(name: string, t: Timing, bytes: number): void {
@@ -132,13 +141,15 @@ async function main(): Promise<void> {
       }
     };
     const skopeo = () => sh('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${dest}:${TAG}`]);
-    const [ours, peer] = await timedPair(RUNS, clean, pull, skopeo);
+    const [ours, peer, ourPhases, peerPhases] = await timedPair(RUNS, registry.pid, clean, pull, skopeo);
     line(`cachescope export ${REPO}:${TAG} DIR`, ours, bytes);
     line('skopeo copy --src-tls-verify=false docker://… oci:DIR:tag', peer, bytes);
     const med = peer.median / ours.median;
     const bst = peer.best / ours.best;
     console.log(`  load now: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine slows both sides, not always equally)`);
     console.log(`  ratio skopeo time / cachescope time: ${med.toFixed(2)} by median, ${bst.toFixed(2)} by best  (target ≥ 1.5: ${med >= 1.5 ? 'met' : 'NOT met'} by median)`);
+    phaseLine('cachescope', ourPhases);
+    phaseLine('skopeo', peerPhases);
 
     console.log('\n-- open a registry cache: requests and bytes (counted at a loopback proxy)');
     const viaProxy = `${proxy.host}/${REPO}:${TAG}`;

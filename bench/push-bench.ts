@@ -21,7 +21,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,8 @@ import { openCacheSource } from '../electron/engine/sources/open-cache';
 import { generateCache } from '../scripts/cache-generator/generate';
 import type { GenerateOptions } from '../scripts/cache-generator/generate';
 import { startProxy, startRegistry } from '../test/helpers/registry/index';
+import { cpuNow, phaseLine, phaseOf } from './cpu-usage';
+import type { Phase } from './cpu-usage';
 import type { FaultFn, ProxyRequest } from '../test/helpers/registry/index';
 
 const GIB = 1 << 30;
@@ -55,38 +57,6 @@ function summarize(all: number[]): Timing {
 function line(name: string, t: Timing, bytes: number): void {
   const rate = (ms: number) => (bytes / (1 << 20) / (ms / 1000)).toFixed(0);
   console.log(`${name.padEnd(62)} median ${(t.median / 1000).toFixed(2).padStart(6)} s (${rate(t.median).padStart(5)} MiB/s)  best ${(t.best / 1000).toFixed(2).padStart(6)} s`);
-}
-
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const HZ = 100;
-
-/** CPU seconds so far: this process, its waited-for children (skopeo), a registry, and the machine's busy and total ticks. */
-function cpuNow(registryPid: number): { self: number; children: number; registry: number; busy: number; total: number } {
-  const fields = (path: string) => readFileSync(path, 'utf8').split(') ')[1].split(' ').map(Number);
-  const me = fields('/proc/self/stat');
-  const reg = fields(`/proc/${registryPid}/stat`);
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.reduce((a, b) => a + b, 0);
-  const usage = process.cpuUsage();
-  // Fields after the ") ": utime is the 12th, stime 13th, cutime 14th, cstime 15th (0-based 11..14).
-  return { self: (usage.user + usage.system) / 1e6, children: (me[13] + me[14]) / HZ, registry: (reg[11] + reg[12]) / HZ, busy: total - cpu[3] - cpu[4], total };
-}
-
-interface Phase {
-  client: number;
-  registry: number;
-  busy: number;
-}
-
-function phaseOf(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, client: 'self' | 'children'): Phase {
-  return { client: b[client] - a[client], registry: b.registry - a.registry, busy: (b.busy - a.busy) / Math.max(1, b.total - a.total) };
-}
-
-function phaseLine(name: string, phases: Phase[]): void {
-  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-  const client = med(phases.map((p) => p.client));
-  const registry = med(phases.map((p) => p.registry));
-  console.log(`  ${name.padEnd(10)} CPU per run (median): client ${client.toFixed(2)} s + registry ${registry.toFixed(2)} s = ${(client + registry).toFixed(2)} s; cores busy ${(med(phases.map((p) => p.busy)) * 100).toFixed(0)}% (all processes)`);
 }
 
 async function main(): Promise<void> {
