@@ -225,6 +225,16 @@ async function usable(job: BlobJob, digest: string, size: number): Promise<{ has
   return { hashed };
 }
 
+/**
+ * A registry that answers 404 for a layer blob does not have it: said in BuildKit's words first
+ * (`missing blob <digest>`, as a local export says up front), then the registry's own, then the
+ * option that exports the rest. Blobs are lazy, so this is found when the download starts, not before.
+ */
+export function missingFromRegistry(err: unknown, digest: string): unknown {
+  if (!(err instanceof CacheError) || err.code !== 'not-found' || err.details?.status !== 404) return err;
+  return new CacheError('missing-blob', `missing blob ${digest}: ${err.message}; drop-missing=true exports the chains that do not need it`, { ...err.details, missing: [digest] });
+}
+
 /** The cache hashed a download on its way in: no second hash for it (verify=true asks for one anyway). */
 function trusted(job: BlobJob, src: SourceBlobFile): boolean {
   return src.outcome === 'downloaded' && job.verify !== 'always';
@@ -235,16 +245,20 @@ function trusted(job: BlobJob, src: SourceBlobFile): boolean {
  * blob cache first; its progress becomes the layer's `downloading`/`cached` states.
  */
 async function withSource<T>(job: BlobJob, digest: string, size: number, fn: (src: SourceBlobFile) => Promise<T>): Promise<T> {
-  const src = await job.blobs.get(
-    { digest, size },
-    {
-      signal: job.signal,
-      onProgress: (p) => {
-        if (p.state === 'downloading') job.report('downloading', p.bytes);
-        else if (p.state === 'cached') job.report('cached', 0);
+  const src = await job.blobs
+    .get(
+      { digest, size },
+      {
+        signal: job.signal,
+        onProgress: (p) => {
+          if (p.state === 'downloading') job.report('downloading', p.bytes);
+          else if (p.state === 'cached') job.report('cached', 0);
+        },
       },
-    },
-  );
+    )
+    .catch((err: unknown) => {
+      throw missingFromRegistry(err, digest);
+    });
   try {
     job.onOrigin?.(src.outcome, src.resumedFrom);
     return await fn(src);

@@ -43,6 +43,7 @@ import type { OpenedSource } from '../sources/open-cache';
 import type { SourceBlobFile } from '../sources/source-blobs';
 import { fileKey, nowNs, sameKey } from '../store/verify-memo';
 import type { FileKey, VerifyMemo } from '../store/verify-memo';
+import { missingFromRegistry } from './export-blobs';
 import type { VerifyMode } from './export-blobs';
 import type { ProgressTracker } from './export-progress';
 import { pool } from './lane-pool';
@@ -271,7 +272,9 @@ export async function pushExport(job: RegistryPushJob): Promise<ExportResult> {
             return;
           }
           tracker.layer(b.source, { state: 'reading' });
-          const got = await opened.blobs.get({ digest: b.source, size: b.size }, { signal });
+          const got = await opened.blobs.get({ digest: b.source, size: b.size }, { signal }).catch((err: unknown) => {
+            throw missingFromRegistry(err, b.source);
+          });
           file = { path: got.path, release: () => got.release(), hash: true, key: null };
           Object.assign(file, await needsHash(job, got));
           bytesRead += b.size;

@@ -3,8 +3,8 @@
  * 2.8: `image-manifest=false` (the index form) and `oci-mediatypes=false` (Docker media types) give
  * the folder a local export of the same cache with the same options gives; `drop-missing` on a
  * registry cache whose repository lost a layer blob (its link removed from the registry's storage)
- * fails without the option in the registry's words (BLOB_UNKNOWN, naming the blob; blobs are lazy, so
- * no HEAD per blob runs first) and pulls exactly the complete chains with it (BuildKit's `missing blob`
+ * fails without the option with BuildKit's `missing blob` and the registry's words (BLOB_UNKNOWN,
+ * naming the blob; blobs are lazy, so no HEAD per blob runs first) and pulls exactly the complete chains with it (BuildKit's `missing blob`
  * appears in the preview, which HEADs every blob).
  * Pulled layers are hard links of the blob-cache files (the same inode) when both are on one file
  * system, as the blob cache's module comment says ("a layout that hard-linked the blob").
@@ -21,6 +21,7 @@ import { CacheError } from '../../../shared/contract/errors';
 import { previewExport, runExport } from '../../../electron/engine/export/exporter';
 import { viewOf } from '../../../electron/engine/sources/cache-view';
 import { openCacheSource } from '../../../electron/engine/sources/open-cache';
+import { RegistryClient } from '../../../electron/engine/registry/client';
 import { createRegistryAccess } from '../../../electron/engine/sources/registry-source';
 import type { RegistryAccess } from '../../../electron/engine/sources/registry-source';
 import { FIXTURES } from '../../helpers/fixtures';
@@ -118,11 +119,38 @@ describe('pull with export options', () => {
       // lost one fails with the registry's own words, naming it, and no manifest is tagged in the folder.
       await assert.rejects(
         runExport({ opened: await openCacheSource(ref, { registry: own }), dest: strict, options: {}, verifyMemo: null }),
-        (e: unknown) => e instanceof CacheError && e.message.includes(`GET blob ${proxy.host}/holey/cache@${gone}: 404 Not Found: BLOB_UNKNOWN: blob unknown to registry`),
+        (e: unknown) =>
+          e instanceof CacheError &&
+          e.code === 'missing-blob' &&
+          // BuildKit's words first, as a local export says them; then the registry's; then the way out.
+          e.message.includes(`missing blob ${gone}: GET blob ${proxy.host}/holey/cache@${gone}: 404 Not Found: BLOB_UNKNOWN: blob unknown to registry`) &&
+          e.message.endsWith('drop-missing=true exports the chains that do not need it'),
       );
       assert.equal(existsSync(join(strict, 'index.json')) ? await taggedManifest(strict) : null, null, 'nothing tagged');
     } finally {
       own.close();
+    }
+    // The same to another registry (a copy, not a pull): refused the same way when the download of the lost blob starts.
+    const other = await startRegistry();
+    const client = new RegistryClient({ env: {} });
+    // A fresh blob cache again: the shared one holds the blob (pulled from opts/cache), and would serve it.
+    const copyAccess = createRegistryAccess({ blobCache: { root: join(work, 'holey-copy-blob-cache') } });
+    try {
+      await assert.rejects(
+        runExport({
+          opened: await openCacheSource(ref, { registry: copyAccess }),
+          dest: 'unused',
+          options: {},
+          verifyMemo: null,
+          registry: { reference: { registry: other.host, repository: 'copy/cache', tag: 'main' }, insecure: false, client, stateDir: null },
+        }),
+        (e: unknown) => e instanceof CacheError && e.code === 'missing-blob' && e.message.includes(`missing blob ${gone}: GET blob ${proxy.host}/holey/cache@${gone}: 404 Not Found`),
+      );
+      assert.ok(!other.requests().some((q) => q.method === 'PUT' && q.path.includes('/manifests/')), 'no manifest reached the other registry');
+    } finally {
+      copyAccess.close();
+      client.close();
+      await other.stop();
     }
     const opened = await openCacheSource(ref, { registry: access });
     const all = (await viewOf(opened)).layers;
