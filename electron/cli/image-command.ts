@@ -36,14 +36,20 @@ tarball (docker load), or a push to a registry.
                             the result to export
   --dest DEST               DIR[:tag], docker-archive:FILE or HOST/REPO[:tag]
   --name a,b                image names, parsed as docker does (alpine → docker.io/library/alpine:latest)
-  --platform os/arch        the platform of an empty config, or the one picked from an index --config
+  --platform os/arch        the platform of an empty config, or the one picked from an index --config;
+                            once only, and a config that says another is refused (platform given twice)
   --config FILE|IMAGE       the image config: a file, a layout DIR[:tag|@sha256:…] or HOST/REPO:TAG
   --inline-cache            write moby.buildkit.cache.v0 into the config
   --opt key=value           ${IMAGE_LAYER_ATTRS.join(', ')}
   --docker-mediatypes       Docker media types instead of OCI (as --opt oci-mediatypes=false)
   --trust-diffids           take the layers' containerd.io/uncompressed annotations as diff_ids
 ${REGISTRY_CONCURRENCY_HELP}
-  --json                    print the exporter's keys as one JSON object`;
+  --json                    print the exporter's keys as one JSON object
+
+Progress (stderr, or {"progress": …} lines before the result with --json) follows the exporter:
+exporting layers, writing image sha256:…, pushing layers and pushing manifest for REF@sha256:…
+(a registry), then naming to NAME per --name. The result: containerimage.config.digest,
+containerimage.digest and image.name.`;
 
 function bad(message: string): never {
   throw new CacheError('bad-request', `${USAGE} (${message})`);

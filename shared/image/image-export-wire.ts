@@ -92,7 +92,7 @@ export interface ImageExportProgress {
   seq: number;
   /** Every layer's latest state, by position. */
   layers: ImageLayerProgressWire[];
-  /** The exporter's lines so far: `exporting layers`, `writing image sha256:…`, `naming to …`. */
+  /** The exporter's lines so far: `exporting layers`, `writing image sha256:…`, for a registry `pushing layers` and `pushing manifest for …`, then `naming to …`. */
   lines: string[];
 }
 

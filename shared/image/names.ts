@@ -57,8 +57,9 @@ function checkDigest(d: string, name: string): void {
   const hex = d.slice(colon + 1);
   const want = DIGEST_HEX[alg];
   if (want === undefined) invalid('unsupported digest algorithm', name);
-  if (!/^[a-f0-9]+$/.test(hex)) invalid('invalid checksum digest format', name);
+  // go-digest's Algorithm.Validate: the length is checked before the characters.
   if (hex.length !== want) invalid('invalid checksum digest length', name);
+  if (!/^[a-f0-9]+$/.test(hex)) invalid('invalid checksum digest format', name);
 }
 
 /** ParseNormalizedNamed + TagNameOnly; throws docker's error text for a bad name. */
@@ -84,7 +85,16 @@ export function parseImageName(s: string): ImageName {
   return { domain, path, tag: t, digest, full: `${m[1]}${t ? `:${t}` : ''}${digest ? `@${digest}` : ''}` };
 }
 
-/** `name=a,b`: each comma-separated name parsed; an empty list is refused. */
+/** `name=a,b`: each comma-separated name parsed; a bad one fails the list, its error naming it and keeping docker's text. */
 export function parseImageNames(value: string): ImageName[] {
-  return value.split(',').map((n) => parseImageName(n));
+  return value.split(',').map((n, i, all) => {
+    try {
+      return parseImageName(n);
+    } catch (err) {
+      if (!(err instanceof CacheError)) throw err;
+      // Docker's text alone ("invalid reference format") does not say which of the names is wrong.
+      const which = all.length > 1 ? `name ${i + 1} of ${all.length} (${JSON.stringify(n)})` : `name ${JSON.stringify(n)}`;
+      throw new CacheError('bad-request', `${which}: ${err.message}`, { ...err.details, field: 'name', value: n });
+    }
+  });
 }

@@ -15,15 +15,27 @@ function octal(n: number, width: number): string {
   return n.toString(8).padStart(width - 1, '0') + '\0';
 }
 
+/** The largest size the 12-byte octal field holds (11 digits): 8 GiB - 1. */
+const MAX_OCTAL_SIZE = 0o77777777777;
+
+/** The size field: octal, or GNU's base-256 form (high bit set, big-endian) for a layer of 8 GiB or more, as Go's archive/tar writes and reads it. */
+function sizeField(size: number): Buffer {
+  if (size <= MAX_OCTAL_SIZE) return Buffer.from(octal(size, 12), 'latin1');
+  const b = Buffer.alloc(12, 0);
+  b.writeBigUInt64BE(BigInt(size), 4);
+  b[0] = 0x80;
+  return b;
+}
+
 /** A ustar header for a regular file (mode 0644, owner 0, mtime 0: reproducible). */
-function fileHeader(name: string, size: number): Buffer {
+export function fileHeader(name: string, size: number): Buffer {
   if (Buffer.byteLength(name) > 100) throw new CacheError('internal', `tar entry name too long: ${name}`);
   const h = Buffer.alloc(BLOCK, 0);
   h.write(name, 0, 'utf8');
   h.write(octal(0o644, 8), 100);
   h.write(octal(0, 8), 108);
   h.write(octal(0, 8), 116);
-  h.write(octal(size, 12), 124);
+  sizeField(size).copy(h, 124);
   h.write(octal(0, 12), 136);
   h.write('        ', 148);
   h.write('0', 156);

@@ -76,7 +76,7 @@ export interface ImageExportOptions {
    */
   diffIDMemo?: VerifyMemo | null;
   signal?: AbortSignal;
-  /** The exporter's progress lines: `exporting layers`, `writing image sha256:…`, `naming to …`. */
+  /** The exporter's progress lines: `exporting layers`, `writing image sha256:…`, (registry) `pushing layers`, `pushing manifest for REF@DIGEST`, then `naming to …`. */
   onProgress?: (message: string) => void;
   /** The image's `created` when neither the config nor any history entry has one is left null, as moby does; tests need no clock. */
 }
@@ -236,6 +236,9 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
       await putTag(dest.dir, dest.tag, manifestDesc, { requireBlobs: [...layerDescs.map((d) => d.digest), configDesc.digest, manifestDesc.digest], signal });
     } else if (dest.kind === 'registry') {
       const repo = { registry: dest.reference.registry, repository: dest.reference.repository };
+      const target = formatReference({ ...repo, tag: dest.reference.tag ?? 'latest' });
+      // BuildKit's push lines (util/push): `pushing layers`, then `pushing manifest for REF@DIGEST`.
+      say('pushing layers');
       for (const l of layers) await dest.client.pushBlob(repo, l.desc, l.path, { signal });
       const dir = await mkdtemp(join(tmpdir(), 'cachescope-image-'));
       try {
@@ -245,8 +248,8 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+      say(`pushing manifest for ${target}@${manifestDesc.digest}`);
       await dest.client.putManifest({ ...repo, tag: dest.reference.tag ?? 'latest' }, manifestBytes, manifestDesc.mediaType, { signal });
-      say(`pushed ${formatReference({ ...repo, tag: dest.reference.tag ?? 'latest' })}@${manifestDesc.digest}`);
     } else {
       await mkdir(dirname(dest.file), { recursive: true });
       await writeDockerArchive({

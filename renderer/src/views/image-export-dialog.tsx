@@ -171,7 +171,9 @@ function FormView({ target }: { target: ImageExportTarget }) {
       setStarting(false);
     }
   };
-  const defaultConfig = preview?.sourceHasConfig ? 'the inline-cache image config of this source' : `BuildKit's empty config (${preview?.platform ?? 'this machine'}, PATH, WorkingDir /)`;
+  // The empty config's platform: the one typed, else the preview's only while it describes the empty config (a chosen config file says its own).
+  const emptyPlatform = form.platform.trim() !== '' ? form.platform.trim() : form.configKind === 'default' && preview && !preview.error ? preview.platform : "this machine's platform";
+  const defaultConfig = preview?.sourceHasConfig ? 'the inline-cache image config of this source' : `BuildKit's empty config (${emptyPlatform}, PATH, WorkingDir /)`;
   return (
     <div className="image-export" data-testid="image-export-form">
       <p className="muted">
