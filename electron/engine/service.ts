@@ -186,7 +186,9 @@ export function createService(options: ServiceOptions): Service {
       const [left, right] = [opened(a), opened(b)];
       return cancellable(requestId, async (signal) => {
         const { divergenceFilesOf } = await import('./contents/layer-files-wire');
-        return divergenceFilesOf(left, right, leaf, signal);
+        // Bytes of both sides' rebuilt layers read so far, for the divergence's progress bar.
+        const progress = requestId !== undefined ? (p: Omit<Events['layerFilesProgress'], 'requestId'>) => options.emit('layerFilesProgress', { requestId, ...p }) : undefined;
+        return divergenceFilesOf(left, right, leaf, signal, progress);
       });
     },
     async attachImage({ cacheId, image }) {

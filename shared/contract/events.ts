@@ -24,8 +24,8 @@ export interface LayoutChanged {
 }
 
 /**
- * Bytes of layer blobs read (or downloaded) so far by an `openLayerFiles` or `resultWaste` request,
- * named by the request's own `requestId`. A blob fetched from a registry counts twice (download, then
+ * Bytes of layer blobs read (or downloaded) so far by an `openLayerFiles`, `resultWaste` or
+ * `divergenceFiles` request (both sides' rebuilt layers), named by the request's own `requestId`. A blob fetched from a registry counts twice (download, then
  * read), so `bytesTotal` grows when a download starts; `bytesDone` only grows and ends equal to it.
  */
 export interface LayerFilesProgress {

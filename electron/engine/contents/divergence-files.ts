@@ -5,6 +5,8 @@
  */
 import type { Divergence } from '../../../shared/diff/types';
 import { CacheError } from '../../../shared/contract/errors';
+import { chainProgress } from './chain-progress';
+import type { ChainProgress } from './chain-progress';
 import { hashLayerFiles } from './content-hashes';
 import { diffEntries, summarizePaths } from './file-diff';
 import { openLayer } from './open-layer';
@@ -47,19 +49,31 @@ function rebuiltRecord(b: LayerSource, d: Divergence): number | null {
   return null;
 }
 
-async function listingOrMissing(source: LayerSource, blob: string, side: 'A' | 'B', options: OpenLayerOptions) {
+/** A blob's stated size (0 when the cache does not state one: it then counts once its read reports it). */
+function sizeOf(source: LayerSource, blob: string): number {
+  return source.model.descriptors.get(blob)?.size ?? 0;
+}
+
+async function listingOrMissing(source: LayerSource, blob: string, side: 'A' | 'B', options: OpenLayerOptions, onSkip?: () => void) {
   try {
     return { listing: (await openLayer(source, blob, options)).listing, missing: null };
   } catch (err) {
     if (err instanceof CacheError && (err.code === 'missing-blob' || err.code === 'not-found')) {
+      onSkip?.();
       return { listing: null, missing: `${side}'s blob ${blob} is missing, so its files cannot be compared` };
     }
     throw err;
   }
 }
 
+export interface DivergenceFilesOptions extends OpenLayerOptions {
+  contentHashes?: boolean;
+  /** Bytes of both sides' layer blobs read so far, of all the pairs to read (A's then B's blob of each pair, in chain order). */
+  onChainProgress?: (p: ChainProgress) => void;
+}
+
 /** Names the files that differ between A's and B's layers at the rebuilt positions of a divergence. */
-export async function divergenceFiles(a: LayerSource, b: LayerSource, d: Divergence, options: OpenLayerOptions & { contentHashes?: boolean } = {}): Promise<DivergenceFiles> {
+export async function divergenceFiles(a: LayerSource, b: LayerSource, d: Divergence, options: DivergenceFilesOptions = {}): Promise<DivergenceFiles> {
   const recordB = rebuiltRecord(b, d);
   const recordA = d.recordA !== null && stackBlobs(a, d.recordA).length > 0 ? d.recordA : null;
   const stackB = stackBlobs(b, recordB);
@@ -67,13 +81,18 @@ export async function divergenceFiles(a: LayerSource, b: LayerSource, d: Diverge
   let common = 0;
   while (common < stackA.length && common < stackB.length && stackA[common] === stackB[common]) common++;
   const pairs: LayerPairFiles[] = [];
-  for (let p = common; p < Math.min(stackA.length, stackB.length); p++) {
+  // The positions whose blobs differ are known before any is read, so the bar's total is too.
+  const positions: number[] = [];
+  for (let p = common; p < Math.min(stackA.length, stackB.length); p++) if (stackA[p] !== stackB[p]) positions.push(p);
+  const { onChainProgress, ...layerOptions } = options;
+  const progress = onChainProgress ? chainProgress(positions.flatMap((p) => [sizeOf(a, stackA[p]), sizeOf(b, stackB[p])]), onChainProgress) : null;
+  const sideOptions = (k: number): OpenLayerOptions => (progress ? { ...layerOptions, onProgress: progress.layer(k) } : layerOptions);
+  for (const [i, p] of positions.entries()) {
     options.signal?.throwIfAborted();
     const blobA = stackA[p];
     const blobB = stackB[p];
-    if (blobA === blobB) continue;
-    const la = await listingOrMissing(a, blobA, 'A', options);
-    const lb = await listingOrMissing(b, blobB, 'B', options);
+    const la = await listingOrMissing(a, blobA, 'A', sideOptions(2 * i), () => progress?.skip(2 * i));
+    const lb = await listingOrMissing(b, blobB, 'B', sideOptions(2 * i + 1), () => progress?.skip(2 * i + 1));
     const missing = [la.missing, lb.missing].filter((m): m is string => m !== null);
     let paths: string[] = [];
     if (la.listing && lb.listing) {
@@ -90,6 +109,7 @@ export async function divergenceFiles(a: LayerSource, b: LayerSource, d: Diverge
     }
     pairs.push({ position: p, blobA, blobB, paths, missing });
   }
+  progress?.finish();
   const paths = [...new Set(pairs.flatMap((x) => x.paths))].sort();
   const missing = pairs.flatMap((x) => x.missing);
   let text: string;

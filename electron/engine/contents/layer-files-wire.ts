@@ -5,71 +5,23 @@
  * goes (`ChainProgress`), for the panel's progress bar.
  */
 import { CacheError } from '../../../shared/contract/errors';
-import type { LayerFilesProgress } from '../../../shared/contract/events';
 import { MAX_WIRE_ROWS } from '../../../shared/contract/layer-files';
 import type { DivergenceFilesResult, FileRow, LayerFilesResult, LayerFilesView, WasteSummary } from '../../../shared/contract/layer-files';
 import { diffCaches } from '../../../shared/diff/diff-caches';
+import { chainProgress } from './chain-progress';
+import type { ChainProgress } from './chain-progress';
 import { chainWaste, layerChanges, squash } from './chain-tree';
 import type { FileChange, WasteReport } from './chain-tree';
 import { divergenceFiles } from './divergence-files';
 import type { LayerEntry } from './layer-entry';
 import { openLayer } from './open-layer';
-import type { LayerSource, OpenLayerProgress, OpenedLayer } from './open-layer';
+import type { LayerSource, OpenedLayer } from './open-layer';
+
+// Where the tests and the service have always found them.
+export { chainProgress };
+export type { ChainProgress };
 
 const TOP_WASTE = 100;
-/** A progress report is sent at most once per this share of the bytes to go (phase and layer changes always are). */
-const PROGRESS_STEPS = 200;
-
-/**
- * Bytes of a chain's blobs done and to do (the `layerFilesProgress` event without its requestId): each
- * blob's bytes once for the read (decompress and list), and once more for its download when it has to
- * be fetched from a registry first; a cached listing counts as done at once.
- */
-export type ChainProgress = Omit<LayerFilesProgress, 'requestId'>;
-
-/** Sums the per-layer progress of `openLayer` over a chain and thins it out for the wire. */
-export function chainProgress(sizes: number[], report: (p: ChainProgress) => void): { layer(k: number): (p: OpenLayerProgress) => void; finish(): void } {
-  const work = sizes.map((n) => Math.max(0, n));
-  const done = sizes.map(() => 0);
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  let last: ChainProgress | null = null;
-  const send = (p: ChainProgress, force: boolean) => {
-    const step = Math.max(1, Math.floor(p.bytesTotal / PROGRESS_STEPS));
-    if (!force && last && last.phase === p.phase && last.layer === p.layer && p.bytesDone - last.bytesDone < step) return;
-    last = p;
-    report(p);
-  };
-  return {
-    layer: (k) => {
-      let fetched = false;
-      return (p) => {
-        const size = p.total > 0 ? p.total : work[k] / (fetched ? 2 : 1);
-        // A blob that is already here (a layout's file, a blob cache hit) reports all its bytes at once: no download.
-        if (p.phase === 'fetching' && !fetched && p.bytes >= p.total) return;
-        if (p.phase === 'fetching') {
-          fetched = true;
-          work[k] = 2 * size;
-          done[k] = Math.max(done[k], p.bytes);
-        } else if (p.phase === 'reading') {
-          work[k] = (fetched ? 2 : 1) * size;
-          done[k] = Math.max(done[k], (fetched ? size : 0) + p.bytes);
-        } else {
-          // cached or done: this layer's work is all done.
-          work[k] = Math.max(work[k], done[k], fetched ? 2 * size : size);
-          done[k] = work[k];
-        }
-        const phase = p.phase === 'fetching' ? 'fetching' : 'reading';
-        // A layer's last bytes are always sent: the bar reaches its end before the answer is built.
-        const whole = p.phase === 'done' || p.phase === 'cached' || done[k] >= work[k];
-        send({ bytesDone: sum(done), bytesTotal: Math.max(sum(work), sum(done)), phase, layer: k + 1, layers: sizes.length }, whole);
-      };
-    },
-    finish: () => {
-      const total = Math.max(sum(work), sum(done));
-      send({ bytesDone: total, bytesTotal: total, phase: 'done', layer: sizes.length, layers: sizes.length }, true);
-    },
-  };
-}
 
 /** The layer entries (base first) of a layer entry's chain or a record's result. */
 export function chainFor(source: LayerSource, pick: { layer?: number; record?: number }): number[] {
@@ -176,9 +128,9 @@ export async function resultWaste(source: LayerSource, record: number, signal?: 
   return wasteSummary(chainWaste(layers.map((l) => l.listing.entries)));
 }
 
-export async function divergenceFilesOf(a: LayerSource, b: LayerSource, leaf: number, signal?: AbortSignal): Promise<DivergenceFilesResult> {
+export async function divergenceFilesOf(a: LayerSource, b: LayerSource, leaf: number, signal?: AbortSignal, onProgress?: (p: ChainProgress) => void): Promise<DivergenceFilesResult> {
   const d = diffCaches(a.model, b.model).divergences.find((x) => x.leaf === leaf);
   if (!d) throw new CacheError('not-found', `no divergence ends at B's record #${leaf}`);
-  const f = await divergenceFiles(a, b, d, { signal });
+  const f = await divergenceFiles(a, b, d, { signal, onChainProgress: onProgress });
   return { leaf, paths: f.paths, missing: f.missing, text: f.text, pairs: f.pairs.map((p) => ({ position: p.position, blobA: p.blobA, blobB: p.blobB, paths: p.paths, missing: p.missing })) };
 }

@@ -1,8 +1,19 @@
-/** "Show files that changed" on a diff divergence: the files that differ in the layers B rebuilt (reads their blobs). */
+/** "Show files that changed" on a diff divergence: the files that differ in the layers B rebuilt (reads their blobs, with a bar of the bytes read). */
 import type { DivergenceFilesResult } from '../../../shared/contract/index';
+import { ReadProgress } from '../components/read-progress';
 import { divergenceKey, filesStore, useSlot } from '../stores/files-store';
+import type { FilesProgress } from '../stores/files-store';
 
 const SHOWN = 200;
+
+/** The engine reads A's then B's layer of each rebuilt position: say which side, and which pair of how many. */
+function divergenceWhat(p: FilesProgress): string {
+  if (p.phase === 'done') return 'Read; comparing the files';
+  const side = p.layer % 2 === 1 ? "A's" : "B's";
+  const pairs = Math.ceil(p.layers / 2);
+  const which = pairs > 1 ? ` rebuilt layer ${Math.ceil(p.layer / 2)} of ${pairs}` : ' rebuilt layer';
+  return p.phase === 'fetching' ? `Downloading ${side}${which} from the registry` : `Reading ${side}${which}`;
+}
 
 export function DivergenceFiles({ a, b, leaf }: { a: string; b: string; leaf: number }) {
   const key = divergenceKey(a, b, leaf);
@@ -17,7 +28,7 @@ export function DivergenceFiles({ a, b, leaf }: { a: string; b: string; leaf: nu
             <span className="busy" role="status">
               Reading the rebuilt layers…
             </span>
-            <button type="button" onClick={() => void filesStore.getState().cancel(key)}>
+            <button type="button" onClick={() => void filesStore.getState().cancel(key)} data-testid="divergence-files-cancel">
               Cancel
             </button>
           </>
@@ -27,6 +38,7 @@ export function DivergenceFiles({ a, b, leaf }: { a: string; b: string; leaf: nu
           </button>
         )}
       </div>
+      {slot?.busy && <ReadProgress progress={slot.progress} what={divergenceWhat} />}
       {slot?.error && (
         <p className="error-text small" role="alert">
           {slot.error}

@@ -8,9 +8,10 @@ import { useMemo, useRef, useState } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { FileRow, LayerFilesResult, LayerFilesView } from '../../../shared/contract/index';
 import { Bytes } from '../components/bytes';
-import { formatBytes, plural } from '../format';
+import { ReadProgress } from '../components/read-progress';
+import { plural } from '../format';
 import { filesKey, filesStore, useSlot } from '../stores/files-store';
-import type { FilesProgress, FilesTarget } from '../stores/files-store';
+import type { FilesTarget } from '../stores/files-store';
 import { isGlob, pathMatcher } from './file-search';
 import { WasteReport } from './waste-panel';
 
@@ -154,48 +155,6 @@ function FileTree({ result }: { result: LayerFilesResult }) {
           ))}
         </ul>
       )}
-    </div>
-  );
-}
-
-/** What the engine is doing, in words: which layer of how many, and whether it is downloading it first. */
-function progressWhat(p: FilesProgress): string {
-  if (p.phase === 'done') return 'Read; listing the files';
-  const of = p.layers > 1 ? ` layer ${p.layer} of ${p.layers}` : ' the layer';
-  return p.phase === 'fetching' ? `Downloading${of} from the registry` : `Reading${of}`;
-}
-
-/** The bytes of the layer blobs read so far, of all there are to read, as a bar with numbers and the speed. */
-export function ReadProgress({ progress }: { progress: FilesProgress | null | undefined }) {
-  if (!progress) {
-    return (
-      <div className="files-progress" data-testid="files-progress">
-        <div className="bar files-progress-bar indeterminate" role="progressbar" aria-label="Bytes of layer blobs read" aria-valuetext="starting" data-testid="files-progress-bar" />
-        <span className="muted small">Starting…</span>
-      </div>
-    );
-  }
-  const { bytesDone, bytesTotal } = progress;
-  const share = bytesTotal > 0 ? Math.min(1, bytesDone / bytesTotal) : 0;
-  const numbers = `${formatBytes(bytesDone)} of ${formatBytes(bytesTotal)} (${Math.floor(share * 100)}%)`;
-  return (
-    <div className="files-progress" data-testid="files-progress">
-      <div
-        className="bar files-progress-bar"
-        role="progressbar"
-        aria-label="Bytes of layer blobs read"
-        aria-valuemin={0}
-        aria-valuemax={bytesTotal}
-        aria-valuenow={bytesDone}
-        aria-valuetext={numbers}
-        data-testid="files-progress-bar"
-      >
-        <div style={{ width: `${share * 100}%` }} />
-      </div>
-      <span className="small files-progress-text" data-testid="files-progress-text">
-        {progressWhat(progress)} · <span title={`${bytesDone} of ${bytesTotal} bytes`}>{numbers}</span>
-        {progress.bytesPerSecond !== null && progress.bytesPerSecond > 0 ? ` · ${formatBytes(progress.bytesPerSecond)}/s` : ''}
-      </span>
     </div>
   );
 }

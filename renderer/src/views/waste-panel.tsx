@@ -1,8 +1,10 @@
 /** A result's waste: dive's efficiency score, the potential wasted space and the paths that cost most. */
 import type { WasteSummary } from '../../../shared/contract/index';
 import { Bytes } from '../components/bytes';
+import { progressWhat, ReadProgress } from '../components/read-progress';
 import { formatBytes } from '../format';
 import { filesStore, useSlot, wasteKey } from '../stores/files-store';
+import type { FilesProgress } from '../stores/files-store';
 
 const SHOWN = 10;
 
@@ -51,7 +53,12 @@ export function WasteReport({ waste }: { waste: WasteSummary }) {
   );
 }
 
-/** The Waste panel of a record's result: measured on request (it reads the chain's blobs or cached listings). */
+/** The Files panel's words, except what follows the read: measuring, not listing. */
+function wasteWhat(p: FilesProgress): string {
+  return p.phase === 'done' ? 'Read; measuring the waste' : progressWhat(p);
+}
+
+/** The Waste panel of a record's result: measured on request (it reads the chain's blobs or cached listings, with a bar of the bytes read). */
 export function WastePanel({ cacheId, record }: { cacheId: string; record: number }) {
   const key = wasteKey(cacheId, record);
   const slot = useSlot<WasteSummary>(key);
@@ -74,6 +81,7 @@ export function WastePanel({ cacheId, record }: { cacheId: string; record: numbe
           </button>
         )}
       </div>
+      {slot?.busy && <ReadProgress progress={slot.progress} what={wasteWhat} />}
       {slot?.error && <p className="error-text" role="alert">{slot.error}</p>}
       {slot?.result ? <WasteReport waste={slot.result} /> : !slot?.busy && <p className="muted small">Reads the result's layers to measure what they carry that no one sees.</p>}
     </section>
