@@ -112,12 +112,19 @@ export async function imageCommand(argv: string[], io: CommandIo): Promise<numbe
       const v = value(++i, a);
       if (!isDigest(v)) bad(`--chain needs a blob digest (sha256:…), got ${JSON.stringify(v)}`);
       select({ kind: 'chain', digest: v });
-    } else if (a === '--dest') dest = parseDestination(value(++i, a));
+    } else if (a === '--dest') {
+      // One image goes to one place: a second --dest is a mistake, not an override.
+      if (dest) bad(`--dest given twice: an image export writes to one destination (got ${JSON.stringify(value(i + 1, a))} after another)`);
+      dest = parseDestination(value(++i, a));
+    }
     else if (a === '--name') names = [...names, ...parseImageNames(value(++i, a).replace(/^name=/, ''))];
     else if (a === '--platform') {
       if (platform) throw new CacheError('bad-request', 'platform given twice: --platform may be given once (an image export has one platform)', { field: 'platform' });
       platform = parsePlatform(value(++i, a));
-    } else if (a === '--config') configFile = value(++i, a);
+    } else if (a === '--config') {
+      if (configFile !== null) bad(`--config given twice: an image starts from one config (got ${JSON.stringify(value(i + 1, a))} after ${JSON.stringify(configFile)})`);
+      configFile = value(++i, a);
+    }
     else if (a.startsWith('-')) bad(`unknown option ${a}`);
     else positional.push(a);
   }

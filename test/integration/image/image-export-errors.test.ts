@@ -75,6 +75,20 @@ describe('cachescope image: errors name what is wrong', () => {
     assert.equal(r.stdout, '');
     assert.equal(await exists(dest), false);
   });
+
+  it('a destination or a config given twice is refused, not silently overridden; nothing is written', async () => {
+    const first = join(tmp, 'dest-one');
+    const second = join(tmp, 'dest-two');
+    const dests = cli(['--dest', first, '--dest', second]);
+    assert.equal(dests.status, 1);
+    assert.match(dests.stderr, new RegExp(`--dest given twice: an image export writes to one destination \\(got "${second.replace(/[/\\.-]/g, '\\$&')}" after another\\)`));
+    assert.equal(await exists(first), false);
+    assert.equal(await exists(second), false);
+    const configs = cli(['--dest', first, '--config', join(tmp, 'a.json'), '--config', join(tmp, 'b.json')]);
+    assert.equal(configs.status, 1);
+    assert.match(configs.stderr, /--config given twice: an image starts from one config/);
+    assert.equal(await exists(first), false);
+  });
 });
 
 describe('a diffID that does not match its blob', () => {
