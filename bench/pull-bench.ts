@@ -21,10 +21,12 @@
  *    its process start (tens of ms; `npm run bench cli-start` measures ours separately).
  * Under the pull rows, the CPU seconds of each client and of the registry per run (bench/cpu-usage.ts):
  * on two cores the registry's share (~0.6 s per GiB) and the kernel's share of receiving on loopback
- * are paid whoever pulls.
+ * are paid whoever pulls. Then a floor row: the same blobs fetched over 4 connections on one Node
+ * thread, hashed and dropped, to show how much room any such client has before it writes a byte.
  */
 import { spawnSync } from 'node:child_process';
-import { request } from 'node:http';
+import { createHash } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +105,46 @@ function get(url: string): Promise<number> {
   });
 }
 
+function getBody(url: string, accept: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { accept } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Every blob GET over 4 keep-alive connections, each body hashed as it streams and then dropped. */
+async function hashAll(base: string, repo: string, digests: string[]): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  let next = 0;
+  const lane = async () => {
+    while (next < digests.length) {
+      const digest = digests[next++];
+      const got = await new Promise<string>((resolve, reject) => {
+        request(`${base}/v2/${repo}/blobs/${digest}`, { agent }, (res) => {
+          const hash = createHash('sha256');
+          res.on('data', (c: Buffer) => hash.update(c));
+          res.on('end', () => resolve(`sha256:${hash.digest('hex')}`));
+          res.on('error', reject);
+        })
+          .on('error', reject)
+          .end();
+      });
+      if (got !== digest) throw new Error(`floor run: ${digest} hashed to ${got}`);
+    }
+  };
+  try {
+    await Promise.all([lane(), lane(), lane(), lane()]);
+  } finally {
+    agent.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'cachescope-pull-bench-'));
   const registry = await startRegistry();
@@ -150,6 +192,19 @@ async function main(): Promise<void> {
     console.log(`  ratio skopeo time / cachescope time: ${med.toFixed(2)} by median, ${bst.toFixed(2)} by best  (target ≥ 1.5: ${med >= 1.5 ? 'met' : 'NOT met'} by median)`);
     phaseLine('cachescope', ourPhases);
     phaseLine('skopeo', peerPhases);
+    // Context for the ratio: the same blobs fetched over 4 keep-alive connections on one Node thread,
+    // hashed and dropped (nothing written, no blob cache, no export): what no Node client that reads
+    // its sockets on the main thread can beat here, whatever it does with the bytes.
+    const layerList = JSON.parse((await getBody(`${registry.url}/v2/${REPO}/manifests/${TAG}`, 'application/vnd.oci.image.manifest.v1+json')).toString('utf8')) as { layers: { digest: string }[] };
+    const floor: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t0 = performance.now();
+      await hashAll(registry.url, REPO, layerList.layers.map((l) => l.digest));
+      floor.push(performance.now() - t0);
+    }
+    const fl = summarize(floor);
+    line('floor: GET + sha256 only, 4 connections, one Node thread', fl, bytes);
+    console.log(`  skopeo time / floor time: ${(peer.median / fl.median).toFixed(2)} by median (the most any such client could reach before writing a byte)`);
 
     console.log('\n-- open a registry cache: requests and bytes (counted at a loopback proxy)');
     const viaProxy = `${proxy.host}/${REPO}:${TAG}`;
