@@ -23,7 +23,8 @@ export interface LayoutOptions {
   sweeps: number;
 }
 
-export const DEFAULT_LAYOUT: LayoutOptions = { nodeWidth: 210, nodeHeight: 46, layerGap: 90, nodeGap: 16, sweeps: 4 };
+// Nodes are wide enough for "stage result", its time and the layer-stack glyph side by side; the layer gap holds an edge label ("content checksum": 16 characters of 10px monospace) clear of both columns.
+export const DEFAULT_LAYOUT: LayoutOptions = { nodeWidth: 230, nodeHeight: 46, layerGap: 120, nodeGap: 16, sweeps: 4 };
 
 export interface LayoutResult {
   /** Top-left corner of each node. */

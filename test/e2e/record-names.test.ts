@@ -198,6 +198,11 @@ describe('record names from an attached image (Chromium, browser mode, real engi
     await page.getByTestId('divergence').first().click();
     await page.getByTestId('divergence-detail').waitFor();
     assert.match((await page.getByTestId('divergence-detail').textContent()) ?? '', /record #\d+ \(COPY e\.txt \/e\.txt\)/);
+    // Each name says where it comes from: the explanation's tooltip, and the name line in the detail.
+    const namedTitle = (await page.getByTestId('divergence-explanation').filter({ hasText: 'COPY e.txt' }).first().getAttribute('title')) ?? '';
+    assert.ok(namedTitle.includes(`B's record #${copyE.index} is named from image ${imageDir}:final history[3]`), namedTitle);
+    const nameLine = (await page.getByTestId('divergence-detail').getByTestId('history-name').first().textContent()) ?? '';
+    assert.ok(nameLine.includes('COPY e.txt /e.txt # buildkit') && nameLine.includes(`from image ${imageDir}:final history[3]`), nameLine);
     await page.getByTestId('divergence').first().scrollIntoViewIfNeeded();
     await screenshot(page, 'record-names-diff');
     await page.getByTestId('diff-graph').scrollIntoViewIfNeeded();

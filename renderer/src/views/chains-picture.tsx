@@ -3,7 +3,7 @@
  * parent, as wide as the bytes of everything stacked on it. Chains that share a prefix share its
  * blocks and split where they diverge. Colour says the compression, hatching a missing blob.
  */
-import { useMemo } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { KeyboardEvent } from 'react';
 import type { CacheView } from '../../../shared/cache/view-types';
 import { ICICLE_WIDTH as WIDTH, fitLabel, icicle } from '../../../shared/graph/icicle';
@@ -11,11 +11,26 @@ import { formatBytes, short } from '../format';
 import { select, useSelectedIndex } from '../stores/selection-store';
 
 const ROW = 40;
-/** Below this share of the width a block is drawn as a sliver without a label. */
+/** Below this width (pixels) a block is drawn as a sliver without a label. */
 const MIN_LABEL = 70;
+/** The narrowest the picture gets (a narrower pane scrolls sideways). */
+const MIN_WIDTH = 480;
 
 export function ChainsPicture({ view, cacheId }: { view: CacheView; cacheId: string }) {
   const { blocks, depth } = useMemo(() => icicle(view), [view]);
+  // Drawn one unit to one pixel at the pane's width (not scaled like an image), so 11px text stays 11px and labels fit what they measure.
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const [paneWidth, setPaneWidth] = useState(WIDTH);
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const measure = () => setPaneWidth(Math.max(MIN_WIDTH, el.clientWidth - 24));
+    measure();
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [blocks.length > 0]);
+  const k = paneWidth / WIDTH;
   const selected = useSelectedIndex(cacheId, 'layer');
   const tabIndexOf = selected ?? blocks[0]?.index ?? -1;
   const onKey = (e: KeyboardEvent<SVGRectElement>, index: number) => {
@@ -35,15 +50,16 @@ export function ChainsPicture({ view, cacheId }: { view: CacheView; cacheId: str
         <span className="lg lg-c-missing">blob missing (hatched)</span>
         <span className="muted">width: bytes of the layer and everything stacked on it · top row: base layers · a split is where chains diverge</span>
       </div>
-      <div className="chains-picture-scroll">
-        <svg viewBox={`0 0 ${WIDTH} ${depth * ROW}`} width="100%" role="group" aria-label="Layer chains as an icicle: click a block to select its layer entry">
+      <div className="chains-picture-scroll" ref={scrollRef}>
+        <svg width={paneWidth} height={depth * ROW} viewBox={`0 0 ${paneWidth} ${depth * ROW}`} role="group" aria-label="Layer chains as an icicle: click a block to select its layer entry">
           <defs>
             <pattern id="chains-missing" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
               <rect width="6" height="6" className="c-missing-bg" />
               <line x1="0" y1="0" x2="0" y2="6" className="c-missing-line" />
             </pattern>
           </defs>
-          {blocks.map((b) => {
+          {blocks.map((icicleBlock) => {
+            const b = { ...icicleBlock, x: icicleBlock.x * k, w: icicleBlock.w * k };
             const l = view.layers[b.index];
             const records = view.chain.recordsEndingAt[b.index] ?? [];
             const title = [`layer entry #${b.index}: ${l.blob}`, ...(b.nameFrom ? [`made by ${b.nameFrom.text}`, `  (name ${b.nameFrom.from})`] : []), `diffID ${l.diffID ?? 'unknown'}`, `created ${l.createdAt ?? 'unknown'}`, `${formatBytes(l.size)}, ${l.compression}, ${l.present ? 'present' : 'missing'}`, records.length ? `results of records ${records.map((r) => `#${r}`).join(', ')}` : ''].filter(Boolean).join('\n');
@@ -68,13 +84,12 @@ export function ChainsPicture({ view, cacheId }: { view: CacheView; cacheId: str
                 {b.w >= MIN_LABEL && (
                   <text x={b.x + 5} y={b.depth * ROW + 16} pointerEvents="none" data-testid={b.name ? 'chain-block-name' : undefined}>
                     {/* A named block says the step that made it (the digest is in the hover); wide ones keep the digest too. */}
-                    {b.name ? fitLabel(`#${b.index} ${b.name}`, b.w) : `#${b.index} ${short(l.blob, 6)}`}
+                    {fitLabel(b.name ? `#${b.index} ${b.name}` : `#${b.index} ${short(l.blob, 6)}`, b.w)}
                   </text>
                 )}
                 {b.w >= MIN_LABEL && (
                   <text x={b.x + 5} y={b.depth * ROW + 31} className="c-sub" pointerEvents="none">
-                    {formatBytes(l.size)}
-                    {records.length ? ` · ${records.length} result${records.length === 1 ? '' : 's'}` : ''}
+                    {fitLabel(`${formatBytes(l.size)}${records.length ? ` · ${records.length} result${records.length === 1 ? '' : 's'}` : ''}`, b.w)}
                   </text>
                 )}
               </g>

@@ -4,6 +4,7 @@ import type { ColumnDef } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { CacheView } from '../../../shared/cache/view-types';
 import type { BlobDiffRow, CacheDiff, Divergence, FormDiff } from '../../../shared/diff/types';
+import { HistoryNameLine } from '../components/attach-image';
 import { Bytes } from '../components/bytes';
 import { Digest } from '../components/digest';
 import { RecordInputs } from '../components/record-inputs';
@@ -20,6 +21,13 @@ import { recordName } from '../../../shared/graph/history-names';
 /** A divergence's words with the records' names from attached images (B's, and A's for A's record). */
 function explain(d: Divergence, a: CacheView, b: CacheView): string {
   return namedExplanation(d, (i) => recordName(b.names, i), (i) => recordName(a.names, i));
+}
+
+/** Where the names in a divergence's words come from (an image's history entry), one line each, for its tooltip. */
+function nameSources(d: Divergence, a: CacheView, b: CacheView): string[] {
+  const nb = b.names?.records[d.record];
+  const na = d.recordA !== null ? a.names?.records[d.recordA] : null;
+  return [nb ? `B's record #${d.record} is named ${nb.from}` : '', na ? `A's record #${d.recordA} is named ${na.from}` : ''].filter(Boolean);
 }
 
 /** ` (COPY a.txt /a.txt)` after a record number, when an image names it. */
@@ -244,6 +252,7 @@ function DivergenceDetail({ d, a, b }: { d: Divergence; a: CacheView; b: CacheVi
         <div className="side-card-title">
           <span className="side-tag side-a">A</span> {recA ? <>record #{recA.index}{nameSuffix(a, recA.index)} <Digest value={recA.digest} copy={false} /></> : <span className="muted">no comparable record</span>}
         </div>
+        {recA && <HistoryNameLine name={a.names?.records[recA.index]} />}
         {recA ? <RecordInputs view={a} record={recA} highlightSlot={d.slot >= 0 ? d.slot : null} /> : <p className="muted">A had no record with this key: the whole step is new.</p>}
         {d.digestA && (
           <p className="small">
@@ -262,6 +271,7 @@ function DivergenceDetail({ d, a, b }: { d: Divergence; a: CacheView; b: CacheVi
         <div className="side-card-title">
           <span className="side-tag side-b">B</span> record #{d.record}{nameSuffix(b, d.record)} {recB && <Digest value={recB.digest} copy={false} />}
         </div>
+        <HistoryNameLine name={b.names?.records[d.record]} />
         {recB ? <RecordInputs view={b} record={recB} highlightSlot={d.slot >= 0 ? d.slot : null} /> : <p className="muted">Record #{d.record} is not in B's view.</p>}
         <p className="small">
           B has <code title={d.digestB}>{short(d.digestB)}</code>
@@ -454,7 +464,7 @@ export function DiffView() {
                   <li key={i}>
                     <button type="button" data-testid="divergence" className={`divergence${selected === i ? ' selected' : ''}`} aria-pressed={selected === i} onClick={() => diffStore.getState().selectDivergence(i)}>
                       <span className={`badge kind-${d.kind}`}>{d.kind}</span>
-                      <span className="explanation" title={`${plural(d.rebuiltLayers, 'layer')}, ${exactBytes(d.rebuiltBytes)} rebuilt`} data-testid="divergence-explanation">
+                      <span className="explanation" title={[`${plural(d.rebuiltLayers, 'layer')}, ${exactBytes(d.rebuiltBytes)} rebuilt`, ...nameSources(d, cacheA.view, cacheB.view)].join('\n')} data-testid="divergence-explanation">
                         {explain(d, cacheA.view, cacheB.view)}
                       </span>
                     </button>

@@ -13,13 +13,15 @@ const MARK_FILL: Record<DiffMark, string> = { matched: '#c3c9d4', changed: '#d98
 interface Props {
   laid: Laid;
   marks: DiffMark[] | null;
+  /** The diff's first divergences, outlined in black as in the SVG picture. */
+  outlined: boolean[] | null;
   register(draw: ((t: Transform) => void) | null): void;
   getTransform(): Transform;
   dragged(): boolean;
   onPick(node: number): void;
 }
 
-export function GraphOverview({ laid, marks, register, getTransform, dragged, onPick }: Props) {
+export function GraphOverview({ laid, marks, outlined, register, getTransform, dragged, onPick }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     const c = canvas.current;
@@ -71,6 +73,11 @@ export function GraphOverview({ laid, marks, register, getTransform, dragged, on
         ctx.fillStyle = marks ? MARK_FILL[marks[n.id]] : ROLE_FILL[n.role];
         // At least 3 screen pixels each way, so far-out nodes stay visible.
         ctx.fillRect(x, y, Math.max(o.nodeWidth, 3 / t.k), Math.max(o.nodeHeight, 3 / t.k));
+        if (outlined?.[n.id]) {
+          ctx.strokeStyle = '#000';
+          ctx.lineWidth = 3 / t.k;
+          ctx.strokeRect(x, y, Math.max(o.nodeWidth, 3 / t.k), Math.max(o.nodeHeight, 3 / t.k));
+        }
         if (detailed) {
           ctx.fillStyle = '#fff';
           ctx.font = '12px sans-serif';
@@ -93,7 +100,7 @@ export function GraphOverview({ laid, marks, register, getTransform, dragged, on
       ro.disconnect();
       if (frame) cancelAnimationFrame(frame);
     };
-  }, [laid, marks]);
+  }, [laid, marks, outlined]);
 
   const pick = (clientX: number, clientY: number) => {
     const c = canvas.current;

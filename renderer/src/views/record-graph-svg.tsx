@@ -3,11 +3,17 @@ import { memo, useMemo } from 'react';
 import type { RefObject } from 'react';
 import type { RecordRow } from '../../../shared/cache/view-types';
 import type { DiffMark } from '../../../shared/graph/diff-colours';
+import type { GraphEdge } from '../../../shared/graph/graph-model';
+import { edgeGeometry, edgeLabelPositions, portY } from '../../../shared/graph/edge-labels';
 import { formatBytes, short } from '../format';
 import type { Laid } from './record-graph';
 
 /** Edge labels (selectors) are drawn only up to this many edges; the rest say it in their tooltip. */
 const MAX_EDGE_LABELS = 800;
+/** Room the layer-stack glyph takes at a node's right: its bars, and "999.9 KiB" in 10px monospace with a margin. */
+const GLYPH_WIDTH = 76;
+/** Width of one character of an edge label (10px monospace), for the plate behind it. */
+const LABEL_CHAR = 6.1;
 
 interface Props {
   laid: Laid;
@@ -28,34 +34,37 @@ function fit(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
-const portY = (h: number, ports: number, slot: number) => (ports <= 0 ? h / 2 : (h * (slot + 1)) / (ports + 1));
-
 function Edges({ laid, faded }: { laid: Laid; faded: boolean[] | null }) {
   const { model, layout } = laid;
-  const o = layout.options;
   const labels = model.edges.length <= MAX_EDGE_LABELS;
+  const at = useMemo(() => (labels ? edgeLabelPositions(model, layout) : null), [labels, model, layout]);
+  const cls = (e: GraphEdge) => `g-edge${e.selector ? '' : ' checksum'}${e.alternatives > 1 ? ' alt' : ''}${faded && (faded[e.from] || faded[e.to]) ? ' faded' : ''}`;
   return (
     <g className="g-edges">
       {model.edges.map((e, i) => {
-        const x1 = layout.x[e.from] + o.nodeWidth;
-        const y1 = layout.y[e.from] + o.nodeHeight / 2;
-        const x2 = layout.x[e.to];
-        const y2 = layout.y[e.to] + portY(o.nodeHeight, model.nodes[e.to].ports, e.slot);
-        const dx = Math.max(30, (x2 - x1) / 2);
-        const dim = faded && (faded[e.from] || faded[e.to]);
+        const { x1, y1, x2, y2, dx } = edgeGeometry(model, layout, i);
         return (
-          <g key={i} className={`g-edge${e.selector ? '' : ' checksum'}${e.alternatives > 1 ? ' alt' : ''}${dim ? ' faded' : ''}`}>
+          <g key={i} className={cls(e)}>
             <path d={`M${x1} ${y1} C${x1 + dx} ${y1} ${x2 - dx} ${y2} ${x2} ${y2}`}>
               <title>{`input ${e.slot}${e.alternatives > 1 ? ` (alternative ${e.alt + 1} of ${e.alternatives}: any one satisfies it)` : ''}: ${e.selector ? `selector ${e.selector}` : 'content checksum (no selector)'}`}</title>
             </path>
-            {labels && (
-              <text className="g-edge-label" x={x2 - 8} y={y2 - 3} textAnchor="end">
-                {e.selector ? short(e.selector, 6) : 'content checksum'}
-              </text>
-            )}
           </g>
         );
       })}
+      {/* Labels over every line: each on its own curve, in the gap before the node it feeds (never under a node), on a plate that hides the lines crossing it. */}
+      {at &&
+        model.edges.map((e, i) => {
+          const text = e.selector ? short(e.selector, 6) : 'content checksum';
+          const w = text.length * LABEL_CHAR + 4;
+          return (
+            <g key={`l${i}`} className={cls(e)}>
+              <rect className="g-edge-label-bg" x={at.x[i] - w / 2} y={at.y[i] - 6} width={w} height={12} rx={2} />
+              <text className="g-edge-label" x={at.x[i]} y={at.y[i] + 3.5} textAnchor="middle">
+                {text}
+              </text>
+            </g>
+          );
+        })}
     </g>
   );
 }
@@ -115,7 +124,8 @@ const Nodes = memo(function Nodes({ laid, records, faded, marks, outlined }: { l
             <rect className="g-box" width={o.nodeWidth} height={o.nodeHeight} rx={n.records.length > 1 ? 10 : 5} />
             {n.records.length > 1 && <rect className="g-run" x={3} y={3} width={o.nodeWidth - 6} height={o.nodeHeight - 6} rx={8} />}
             <text className={`g-label${n.name ? ' named' : ''}`} x={8} y={17} data-testid={n.name ? 'graph-node-name' : undefined}>
-              {n.name ? fit(n.label, n.hasResult ? 20 : 29) : n.label}
+              {/* A run's record count goes on the second line, so the first stays clear of the glyph. */}
+              {n.name ? fit(n.records.length > 1 ? n.name : n.label, n.hasResult ? 20 : 29) : n.records.length > 1 ? (n.role === 'stage result' ? 'stage result' : 'steps') : n.label}
               {!n.name && n.createdAt && n.records.length === 1 && (
                 <tspan className="g-time" dx={6}>
                   {n.createdAt.slice(11, 19)}
@@ -124,14 +134,14 @@ const Nodes = memo(function Nodes({ laid, records, faded, marks, outlined }: { l
             </text>
             <text className="g-digest" x={8} y={35}>
               {/* A named node has the role beside its digest: the hex alone leaves room for it before the glyph. */}
-              #{n.head} {n.name ? n.digest.slice(n.digest.indexOf(':') + 1, n.digest.indexOf(':') + 7) : short(n.digest, 6)}
-              {n.name && (
+              #{n.head} {n.records.length > 1 ? `· ${n.records.length} records` : n.name ? n.digest.slice(n.digest.indexOf(':') + 1, n.digest.indexOf(':') + 7) : short(n.digest, 6)}
+              {n.name && n.records.length === 1 && (
                 <tspan className="g-role" dx={5}>
                   {n.role}
                 </tspan>
               )}
             </text>
-            {n.hasResult && <ResultGlyph layers={n.layers} bytes={n.bytes} x={o.nodeWidth - 64} />}
+            {n.hasResult && <ResultGlyph layers={n.layers} bytes={n.bytes} x={o.nodeWidth - GLYPH_WIDTH} />}
             {Array.from({ length: n.ports }, (_, k) =>
               altSlots[n.id].has(k) ? (
                 <path key={k} className="g-port alt" d={`M0 ${portY(o.nodeHeight, n.ports, k) - 5} l5 5 l-5 5 l-5 -5 z`}>

@@ -27,6 +27,11 @@ import type { Transform } from './record-graph-viewport';
 export const OVERVIEW_NODES = 800;
 /** Room around the SVG picture for focus outlines and edge labels. */
 const PAD = 24;
+/** Zoom below which labels are too small to read (the zoom-far and zoom-mid classes: edge labels hidden), and the zoom a keyboard move goes to then. */
+const READABLE_K = 0.7;
+const NEAR_K = 0.8;
+/** Margin kept between the picture and the pane's sides when a node is brought into view. */
+const VIEW_MARGIN = 30;
 
 export interface Laid {
   model: GraphModel;
@@ -134,7 +139,7 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
 
   const colours = useMemo(() => (diff ? diffColours(diff, view.records.length) : null), [diff, view]);
   const marks = useMemo(() => (colours && detail.laid ? nodeDiffMarks(detail.laid.model, colours) : null), [colours, detail.laid]);
-  const overviewMarks = useMemo(() => (colours && overview.laid ? nodeDiffMarks(overview.laid.model, colours).mark : null), [colours, overview.laid]);
+  const overviewMarks = useMemo(() => (colours && overview.laid ? nodeDiffMarks(overview.laid.model, colours) : null), [colours, overview.laid]);
 
   const faded = useMemo(() => {
     if (!focusSet || !detail.laid || big) return null;
@@ -180,6 +185,19 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
     const o = laid.layout.options;
     return { x: laid.layout.x[node] + o.nodeWidth / 2, y: laid.layout.y[node] + o.nodeHeight / 2 };
   };
+  /**
+   * Centres a node, then pulls the picture in so it fills the pane: no empty band beside it while part
+   * of it is out of sight (a source centred would leave half the pane blank), and centred when it fits.
+   */
+  const showNode = (laid: Laid, node: number, k?: number) => {
+    const c = nodeCenter(laid, node);
+    vp.centerOn(c.x, c.y, k);
+    const el = drawRef.current;
+    if (!el) return;
+    const t = vp.get();
+    const fill = (pos: number, size: number, pane: number) => (size + 2 * VIEW_MARGIN > pane ? Math.min(VIEW_MARGIN, Math.max(pane - size - VIEW_MARGIN, pos)) : (pane - size) / 2);
+    vp.set({ k: t.k, x: fill(t.x, laid.layout.width * t.k, el.clientWidth), y: fill(t.y, laid.layout.height * t.k, el.clientHeight) });
+  };
   // A new picture is fitted, or centred on the focused record.
   const fittedFor = useRef<Laid | null>(null);
   useLayoutEffect(() => {
@@ -187,10 +205,8 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
     const previous = fittedFor.current;
     fittedFor.current = active;
     const at = kbRecord !== null ? active.model.nodeOf[kbRecord] : -1;
-    if (at >= 0 && (focus !== null || previous !== null)) {
-      const c = nodeCenter(active, at);
-      vp.centerOn(c.x, c.y, Math.max(0.6, Math.min(1, vp.get().k)));
-    } else vp.fit(active.layout.width, active.layout.height);
+    if (at >= 0 && (focus !== null || previous !== null)) showNode(active, at, Math.max(READABLE_K, Math.min(1, vp.get().k)));
+    else vp.fit(active.layout.width, active.layout.height);
   });
   // The SVG group's transform is set directly; a fresh group (after a re-render) gets the current one.
   laidRef.current = detail.laid;
@@ -212,13 +228,14 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
     const record = laid.model.nodes[node].head;
     domFocusPending.current = true;
     setKbRecord(record);
-    // Keep the node in view: centre on it when it is near or past an edge.
     const el = drawRef.current;
     const t = vp.get();
     const c = nodeCenter(laid, node);
     const sx = c.x * t.k + t.x;
     const sy = c.y * t.k + t.y;
-    if (el && (sx < 80 || sy < 40 || sx > el.clientWidth - 80 || sy > el.clientHeight - 40)) vp.centerOn(c.x, c.y);
+    // Too far out to read the node the keys are on: zoom in to it; else keep it in view when near or past an edge.
+    if (t.k < READABLE_K) showNode(laid, node, NEAR_K);
+    else if (el && (sx < 80 || sy < 40 || sx > el.clientWidth - 80 || sy > el.clientHeight - 40)) showNode(laid, node);
     drawRef.current?.querySelector<SVGElement>(`.g-hit[data-node="${node}"]`)?.focus({ preventScroll: true });
   };
 
@@ -264,10 +281,7 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
     if (big) setFocus(hit);
     else if (detail.laid) {
       const node = detail.laid.model.nodeOf[hit];
-      if (node >= 0) {
-        const c = nodeCenter(detail.laid, node);
-        vp.centerOn(c.x, c.y, Math.max(0.8, vp.get().k));
-      }
+      if (node >= 0) showNode(detail.laid, node, Math.max(0.8, vp.get().k));
     }
   };
 
@@ -355,7 +369,8 @@ export function RecordGraph({ view, cacheId, diff, viewA, label = 'Record graph'
           {big && overview.laid && !shown && (
             <GraphOverview
               laid={overview.laid}
-              marks={overviewMarks}
+              marks={overviewMarks?.mark ?? null}
+              outlined={overviewMarks?.outlined ?? null}
               register={(draw) => (overviewDraw.current = draw)}
               getTransform={vp.get}
               dragged={vp.dragged}
