@@ -147,6 +147,15 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
   let log: ProxyRequest[] = [];
   let counter = 0;
   let origin = '';
+  // Stalls still pending when the proxy stops are dropped, so a long stall never keeps a test alive.
+  const stalls = new Set<NodeJS.Timeout>();
+  const stallTimer = (fn: () => void, ms: number): void => {
+    const t = setTimeout(() => {
+      stalls.delete(t);
+      fn();
+    }, ms);
+    stalls.add(t);
+  };
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? 'GET';
@@ -215,7 +224,7 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
       case 'stall':
         if (fault.afterBytes !== undefined) return forward(fault);
         req.pause();
-        return void setTimeout(() => forward(fault), fault.ms);
+        return void stallTimer(() => forward(fault), fault.ms);
       default:
         return forward(fault);
     }
@@ -273,7 +282,7 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
           entry.bytesForwarded += head.length;
           up.write(head);
           req.pause();
-          return void setTimeout(() => {
+          return void stallTimer(() => {
             if (res.destroyed || cutting) return;
             entry.bytesForwarded += rest.length;
             up.write(rest);
@@ -354,7 +363,7 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
           res.write(head);
           upRes.pause();
           holding = true;
-          setTimeout(() => {
+          stallTimer(() => {
             holding = false;
             if (res.destroyed) return void upRes.destroy();
             entry.bytesOut += rest.length;
@@ -406,6 +415,8 @@ export async function startProxy(target: string | ProxiedRegistry, opts: ProxyOp
       used = new Map();
     },
     async stop() {
+      for (const t of stalls) clearTimeout(t);
+      stalls.clear();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
