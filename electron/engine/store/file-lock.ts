@@ -1,6 +1,7 @@
 /**
- * An inter-process lock built from an exclusively created file (O_CREAT|O_EXCL), so it works from
- * plain Node without native modules.
+ * An inter-process lock built from an exclusively created file (a hard link to a fully written draft,
+ * which fails like O_CREAT|O_EXCL when the lock exists), so it works from plain Node without native
+ * modules.
  *
  * The lock file holds `{pid, hostname, acquiredAt, token}`. A waiter may take a lock over when its
  * holder is provably gone (same host, `process.kill(pid, 0)` says ESRCH) or when the lock file has
@@ -14,9 +15,9 @@
  * a leftover empty file from it is treated as stale once it is older than `staleMs`.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { link, open, readFile, readdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../../../shared/contract/errors';
 
@@ -138,7 +139,39 @@ function describeHolder(path: string, s: LockSnapshot | null): string {
   return `${name} is held`;
 }
 
+/**
+ * Creates the lock whole: the owner record is written to a private file first, then hard-linked to
+ * the lock's name. link(2) fails with EEXIST exactly as O_EXCL does, and the lock never exists
+ * without its record, so a holder killed at any instant leaves a lock that names a dead pid (taken
+ * over at once), never an empty one that waiters could only judge by age. File systems without hard
+ * links fall back to O_EXCL then write, where that small window remains.
+ */
 async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
+  const draft = draftPath(path, owner);
+  try {
+    await writeFile(draft, JSON.stringify(owner), { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    throw ioError(path, err);
+  }
+  try {
+    await link(draft, path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EMLINK') return createExclusive(path, owner);
+    throw ioError(path, err);
+  } finally {
+    await unlink(draft).catch(() => undefined);
+  }
+}
+
+/** `.<lock name>.<pid>.<token>.draft`, beside the lock (a hard link cannot cross file systems). */
+function draftPath(path: string, owner: LockOwner): string {
+  return join(dirname(path), `.${basename(path)}.${owner.pid}.${owner.token}.draft`);
+}
+
+async function createExclusive(path: string, owner: LockOwner): Promise<boolean> {
   let fh;
   try {
     fh = await open(path, 'wx', 0o644);
@@ -156,6 +189,24 @@ async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
   }
   await fh.close();
   return true;
+}
+
+/**
+ * Removes drafts left by processes killed between writing one and unlinking it (a few bytes each).
+ * Run only after a stale lock was broken, the one time a crash is known to have happened here; a
+ * draft lives for microseconds, so one older than BREAK_STALE_MS whose pid is gone is a leftover.
+ */
+async function sweepDrafts(path: string, clock: LockClock): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.draft')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (pidAlive(pid)) continue;
+    const st = await stat(join(dir, name)).catch(() => null);
+    if (st && clock.now() - st.mtimeMs > BREAK_STALE_MS) await unlink(join(dir, name)).catch(() => undefined);
+  }
 }
 
 /** Deletes a stale lock, but only if it is still the same stale lock once we hold the `.break` file. */
@@ -196,6 +247,7 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
     if (seen === null) continue; // released between our create and our read: try again at once
     if (staleReason(seen, staleMs, clock) !== null) {
       await breakStale(path, seen, staleMs, clock);
+      await sweepDrafts(path, clock);
       continue;
     }
     const left = deadline - clock.now();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -113,6 +113,40 @@ describe('file lock', () => {
     assert.equal(result, 'ran');
     assert.deepEqual(clock.slept, [], 'took over without waiting at all');
     assert.equal(existsSync(lock), false);
+  });
+
+  it('a holder SIGKILLed at any instant never leaves an ownerless lock: the next taker gets it at once', async () => {
+    // A real child takes and releases the lock as fast as it can and is killed at a random moment,
+    // 25 times. Before, a kill between creating the file and writing its record (a sizeable part of
+    // each round) left an empty lock that everyone waited on until it went stale (60 s).
+    const lock = join(dir, 'killed.lock');
+    const code = `
+      const { acquireLock } = await import(${JSON.stringify(LOCK_MODULE)});
+      let said = false;
+      for (;;) {
+        const held = await acquireLock(${JSON.stringify(lock)}, { timeoutMs: 60000 });
+        if (!said) { said = true; process.stdout.write('ready\\n'); }
+        await held.release();
+      }
+    `;
+    for (let round = 0; round < 25; round++) {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (status) => reject(new Error(`child exited with ${status} before taking the lock`)));
+      });
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 15)));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      // A short timeout and a long staleMs: only a lock naming its dead holder can be taken in time.
+      const held = await acquireLock(lock, { timeoutMs: 2_000, staleMs: 600_000 });
+      await held.release();
+    }
+    // Drafts a kill left behind (a few bytes each) are swept once a dead holder's lock is broken.
+    const clock = fakeClock(Date.now() + 60_000);
+    await writeFile(lock, JSON.stringify({ pid: await deadPid(), hostname: hostname(), acquiredAt: new Date().toISOString(), token: 'dead' }));
+    await (await acquireLock(lock, { clock, timeoutMs: 2_000 })).release();
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.killed.lock.')), []);
   });
 
   it('takes over a lock not touched for staleMs even when its pid looks alive (e.g. a reused pid or another host)', async () => {
