@@ -35,7 +35,12 @@ tarball (docker load), or a push to a registry.
   --record N | --layer N | --chain DIGEST
                             the result to export
   --dest DEST               DIR[:tag], docker-archive:FILE or HOST/REPO[:tag]
-  --name a,b                image names, parsed as docker does (alpine → docker.io/library/alpine:latest)
+  --name a,b                image names, parsed as docker does (alpine → docker.io/library/alpine:latest);
+                            a folder gets an index.json entry per name (io.containerd.image.name = the
+                            name, org.opencontainers.image.ref.name = its tag) beside DIR:tag, replacing
+                            that name's old entry; a docker-archive lists them in RepoTags; a registry
+                            pushes the manifest to each name too (blobs mounted from --dest's repository),
+                            and a name on another registry, or pinned to a digest, is refused first
   --platform os/arch        the platform of an empty config, or the one picked from an index --config;
                             once only, and a config that says another is refused (platform given twice)
   --config FILE|IMAGE       the image config: a file, a layout DIR[:tag|@sha256:…] or HOST/REPO:TAG
@@ -48,7 +53,7 @@ ${REGISTRY_CONCURRENCY_HELP}
 
 Progress (stderr, or {"progress": …} lines before the result with --json) follows the exporter:
 exporting layers, writing image sha256:…, pushing layers and pushing manifest for REF@sha256:…
-(a registry), then naming to NAME per --name. The result: containerimage.config.digest,
+(a registry; again per --name), then naming to NAME per --name. The result: containerimage.config.digest,
 containerimage.digest and image.name.`;
 
 function bad(message: string): never {

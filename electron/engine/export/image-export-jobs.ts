@@ -20,7 +20,7 @@ import { baseImageConfig, defaultPlatform, parsePlatform } from './image-config'
 import type { ConfigSource } from './image-config';
 import { platformText } from './image-config-ref';
 import { describeImageDestination, parseImageDestination } from './image-destination';
-import { exportImage, selectChain } from './image-export';
+import { exportImage, registryNameTargets, selectChain } from './image-export';
 import type { ImageDestination, ImageSelection } from './image-export';
 
 export interface ImageExportHandlerDeps {
@@ -127,6 +127,11 @@ export function createImageExportHandlers(deps: ImageExportHandlerDeps): ImageEx
         }
         const { names, platform } = checked(p);
         preview.names = names.map((n) => n.full);
+        // A registry push goes to each name as well: one on another registry is refused before Start.
+        if (p.dest && p.dest.trim() !== '') {
+          const d = parseImageDestination(p.dest.trim());
+          if (d.kind === 'registry') registryNameTargets(d.reference, names);
+        }
         ra = access();
         const base = await baseImageConfig(opened, configOf(p), platform, { registry: ra });
         preview.configOrigin = base.origin;
@@ -149,6 +154,7 @@ export function createImageExportHandlers(deps: ImageExportHandlerDeps): ImageEx
       selectChain(opened, selection);
       const { names, platform } = checked(p);
       const spec = parseImageDestination(p.dest.trim());
+      if (spec.kind === 'registry') registryNameTargets(spec.reference, names);
       const { openSource } = describeImageDestination(spec);
       const jobId = randomUUID();
       remember(jobId, {});

@@ -18,13 +18,13 @@ import type { ImageName } from '../../../shared/image/names';
 import { Annotation, MediaType } from '../../../shared/oci/media-types';
 import type { Descriptor, Platform } from '../../../shared/oci/types';
 import type { RegistryClient } from '../registry/client';
-import { formatReference } from '../registry/reference';
+import { formatReference, isDockerHub, parseReference } from '../registry/reference';
 import type { Reference } from '../registry/reference';
 import type { OpenedSource } from '../sources/open-cache';
 import type { RegistryAccess } from '../sources/registry-source';
 import { openContentStore } from '../store/content-store';
 import type { ContentStore } from '../store/content-store';
-import { putTag } from '../store/layout-index';
+import { putIndexRefs } from '../store/layout-index';
 import { acquireLease } from '../store/leases';
 import type { Lease } from '../store/leases';
 import { defaultMemoDir, fileKey, openVerifyMemo, sameContentKey } from '../store/verify-memo';
@@ -53,6 +53,11 @@ export type ImageDestination =
 export interface ImageExportOptions {
   selection: ImageSelection;
   destination: ImageDestination;
+  /**
+   * `name=a,b`. A folder gets an index.json entry per name (io.containerd.image.name + its tag as
+   * ref.name) beside its `:tag` one; a docker-archive lists them in RepoTags; a registry pushes the
+   * manifest to each name, which must be on the destination's registry.
+   */
   names?: ImageName[];
   platform?: Platform | null;
   /** The starting config: a file or an image reference (default: the inline-cache source's, else the empty config). */
@@ -76,7 +81,7 @@ export interface ImageExportOptions {
    */
   diffIDMemo?: VerifyMemo | null;
   signal?: AbortSignal;
-  /** The exporter's progress lines: `exporting layers`, `writing image sha256:…`, (registry) `pushing layers`, `pushing manifest for REF@DIGEST`, then `naming to …`. */
+  /** The exporter's progress lines: `exporting layers`, `writing image sha256:…`, (registry) `pushing layers`, `pushing manifest for REF@DIGEST` (again per name), then `naming to …`. */
   onProgress?: (message: string) => void;
   /** The image's `created` when neither the config nor any history entry has one is left null, as moby does; tests need no clock. */
 }
@@ -131,6 +136,33 @@ export function selectChain(opened: OpenedSource, sel: ImageSelection): { chain:
   return { chain, targets };
 }
 
+/** Two spellings of one registry: host[:port] compared without case, Docker Hub under any of its names. */
+function sameRegistry(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase() || (isDockerHub(a) && isDockerHub(b));
+}
+
+/**
+ * Where each name is pushed for a registry destination, checked before anything is sent: the same
+ * registry as the destination (its client, credentials and blobs; no cross-registry push) and a tag
+ * to push by (a digest is only known once the image is made, so a name pinned to one is refused).
+ */
+export function registryNameTargets(dest: Reference, names: ImageName[]): { name: string; ref: Reference }[] {
+  return names.map((n) => {
+    const ref = parseReference(n.full);
+    if (!sameRegistry(ref.registry, dest.registry)) {
+      throw new CacheError(
+        'invalid-options',
+        `--name ${n.full} is on registry ${ref.registry}, not on ${dest.registry} where the image is pushed (--dest ${formatReference(dest)}): a name is pushed to on the destination's registry only, never across registries; push it to ${ref.registry} separately, or drop the name`,
+        { field: 'name', value: n.full, registry: ref.registry, destination: dest.registry },
+      );
+    }
+    if (ref.digest !== undefined) {
+      throw new CacheError('invalid-options', `--name ${n.full} names a digest: a registry destination pushes each name by its tag, and the image's digest is only known once it is made; give the name without @${ref.digest}`, { field: 'name', value: n.full });
+    }
+    return { name: n.full, ref: { registry: dest.registry, repository: ref.repository, tag: ref.tag ?? 'latest' } };
+  });
+}
+
 export async function exportImage(opened: OpenedSource, options: ImageExportOptions): Promise<ImageExportResult> {
   const m = opened.model;
   const layerOptions = resolveImageLayers({ ...(options.ociMediaTypes === false ? { 'oci-mediatypes': false } : {}), ...options.layerOptions });
@@ -146,6 +178,9 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
   });
   const memo = options.diffIDMemo === undefined ? openVerifyMemo(diffIDMemoDir()) : options.diffIDMemo;
   const dest = options.destination;
+  const names = options.names ?? [];
+  // A name the registry push cannot serve is refused before any request (or any layer work).
+  const nameTargets = dest.kind === 'registry' ? registryNameTargets(dest.reference, names) : [];
   const signal = options.signal ?? new AbortController().signal;
   // The destination folder's store (leased while blobs land in it), opened on first need.
   let folder: Promise<{ store: ContentStore; lease: Lease; dev: number }> | null = null;
@@ -226,30 +261,47 @@ export async function exportImage(opened: OpenedSource, options: ImageExportOpti
     const manifestBytes = Buffer.from(marshalManifest({ schemaVersion: 2, mediaType: oci ? MediaType.ociManifest : MediaType.dockerManifest, config: configDesc, layers: layerDescs }), 'utf8');
     const manifestDesc: Descriptor = { mediaType: oci ? MediaType.ociManifest : MediaType.dockerManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
     say(`writing image ${configDesc.digest}`);
-    const names = options.names ?? [];
     if (dest.kind === 'folder') {
       const { store } = await openFolder(dest.dir, dest.tag);
       // Kept layers are hard-linked (copied across file systems); converted ones are already there.
       for (const l of layers) if (!l.converted) await store.link(l.path, l.desc.digest, { signal, verify: false });
       await store.writeBytes(configBytes, configDesc.digest);
       await store.writeBytes(manifestBytes, manifestDesc.digest);
-      await putTag(dest.dir, dest.tag, manifestDesc, { requireBlobs: [...layerDescs.map((d) => d.digest), configDesc.digest, manifestDesc.digest], signal });
+      // The `:tag` entry, then one per name as BuildKit's ociindex Name writes it, in one index.json write.
+      await putIndexRefs(dest.dir, manifestDesc, [{ tag: dest.tag }, ...names.map((n) => ({ name: n.full }))], {
+        requireBlobs: [...layerDescs.map((d) => d.digest), configDesc.digest, manifestDesc.digest],
+        signal,
+      });
     } else if (dest.kind === 'registry') {
       const repo = { registry: dest.reference.registry, repository: dest.reference.repository };
-      const target = formatReference({ ...repo, tag: dest.reference.tag ?? 'latest' });
-      // BuildKit's push lines (util/push): `pushing layers`, then `pushing manifest for REF@DIGEST`.
-      say('pushing layers');
-      for (const l of layers) await dest.client.pushBlob(repo, l.desc, l.path, { signal });
+      const destRef: Reference = { ...repo, tag: dest.reference.tag ?? 'latest' };
       const dir = await mkdtemp(join(tmpdir(), 'cachescope-image-'));
       try {
         const configFile = join(dir, 'config.json');
         await writeFile(configFile, configBytes);
-        await dest.client.pushBlob(repo, configDesc, configFile, { signal });
+        const blobFiles = [...layers.map((l) => ({ desc: l.desc, path: l.path })), { desc: configDesc, path: configFile }];
+        // BuildKit's push lines (util/push): `pushing layers`, then `pushing manifest for REF@DIGEST`, per push.
+        say('pushing layers');
+        for (const b of blobFiles) await dest.client.pushBlob(repo, b.desc, b.path, { signal });
+        say(`pushing manifest for ${formatReference(destRef)}@${manifestDesc.digest}`);
+        await dest.client.putManifest(destRef, manifestBytes, manifestDesc.mediaType, { signal });
+        // Then every name, as BuildKit's push=true pushes to each: another repository mounts the blobs
+        // from the destination's (HEAD, then POST ?mount=&from=), the same repository already has them.
+        const done = new Set([formatReference(destRef)]);
+        for (const { name, ref: target } of nameTargets) {
+          const key = formatReference(target);
+          if (done.has(key)) continue;
+          done.add(key);
+          say('pushing layers');
+          if (target.repository !== repo.repository) {
+            for (const b of blobFiles) await dest.client.pushBlob({ registry: target.registry, repository: target.repository }, b.desc, b.path, { signal, mountFrom: repo.repository });
+          }
+          say(`pushing manifest for ${name}@${manifestDesc.digest}`);
+          await dest.client.putManifest(target, manifestBytes, manifestDesc.mediaType, { signal });
+        }
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
-      say(`pushing manifest for ${target}@${manifestDesc.digest}`);
-      await dest.client.putManifest({ ...repo, tag: dest.reference.tag ?? 'latest' }, manifestBytes, manifestDesc.mediaType, { signal });
     } else {
       await mkdir(dirname(dest.file), { recursive: true });
       await writeDockerArchive({

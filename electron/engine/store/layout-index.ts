@@ -245,6 +245,34 @@ export interface PutTagOptions extends LockOptions {
   requireBlobs?: string[];
 }
 
+/** What an index entry is put under: a bare tag (ref.name only, as a `DIR:tag` destination writes), or an image name. */
+export type IndexRef = { tag: string } | { name: string };
+
+/**
+ * The OCI ref.name of a full image name, as containerd's archive exporter (and BuildKit's ociindex)
+ * derive it: OCI's ref.name is only what follows the repository, `latest` for
+ * `docker.io/library/alpine:latest`, `v1@sha256:…` or `@sha256:…` with a digest. A string without a
+ * `/` (never a normalised name) is kept whole, like their fallback for what they cannot parse.
+ */
+export function ociReferenceName(name: string): string {
+  const slash = name.indexOf('/');
+  if (slash <= 0 || name.includes('://')) return name;
+  const rest = name.slice(slash);
+  const at = rest.search(/[:@]/);
+  if (at < 0) return '';
+  return rest[at] === ':' ? rest.slice(at + 1) : rest.slice(at);
+}
+
+/** The annotations one IndexRef gives its entry, checked: a name needs a tag or digest to derive its ref.name from. */
+function refAnnotations(ref: IndexRef): { imageName: string; refName: string } {
+  if ('tag' in ref) return { imageName: '', refName: validateTag(ref.tag) };
+  const name = (ref as { name: unknown }).name;
+  if (typeof name !== 'string' || name === '' || name.includes('\0')) throw new CacheError('bad-request', `image name to put in index.json: expected a non-empty string, got ${describeType(name)}`, { field: 'name' });
+  const refName = ociReferenceName(name);
+  if (refName === '') throw new CacheError('bad-request', `image name ${JSON.stringify(name)}: it has neither a tag nor a digest, so it has no org.opencontainers.image.ref.name`, { field: 'name' });
+  return { imageName: name, refName };
+}
+
 /**
  * Points `tag` at `descriptor` in `<dir>/index.json`, under index.json.lock, as BuildKit's StoreIndex.Put
  * does: defaults schemaVersion (2 if 0) and mediaType (OCI index, only if empty), removes entries with the
@@ -252,7 +280,20 @@ export interface PutTagOptions extends LockOptions {
  * and replaces the file atomically. Other tags are kept. Returns the index as written.
  */
 export async function putTag(dir: string, tag: string, descriptor: Descriptor, options: PutTagOptions = {}): Promise<IndexDocument> {
-  validateTag(tag);
+  return putIndexRefs(dir, descriptor, [{ tag }], options);
+}
+
+/**
+ * Puts `descriptor` into `<dir>/index.json` once per ref, in order, in one atomic write under
+ * index.json.lock, as BuildKit's StoreIndex.Put does with Tag and Name: a tag entry carries only
+ * ref.name; a name entry carries io.containerd.image.name = the name and ref.name = its
+ * ociReferenceName. Each ref first removes the entries with the same ref.name and the same image name
+ * (none for a tag), so putting a name again replaces its entry; every other entry is kept.
+ */
+export async function putIndexRefs(dir: string, descriptor: Descriptor, refs: IndexRef[], options: PutTagOptions = {}): Promise<IndexDocument> {
+  if (refs.length === 0) throw new CacheError('bad-request', `nothing to put in ${join(dir, INDEX_FILE)}: give a tag or an image name`, { field: 'tag' });
+  const annotated = refs.map(refAnnotations);
+  const label = refs.map((r) => ('tag' in r ? r.tag : r.name)).join('", "');
   checkDescriptor(descriptor);
   for (const d of options.requireBlobs ?? []) {
     const problem = digestProblem(d);
@@ -270,7 +311,7 @@ export async function putTag(dir: string, tag: string, descriptor: Descriptor, o
       const missing: string[] = [];
       for (const d of options.requireBlobs ?? []) if (await blobMissing(dir, d)) missing.push(d);
       if (missing.length > 0) {
-        throw new CacheError('missing-blob', `cannot tag "${tag}" in ${dir}: ${missing.length} blob(s) it needs are not in blobs/ (removed by a concurrent gc?): ${missing.join(', ')}`, { missing });
+        throw new CacheError('missing-blob', `cannot tag "${label}" in ${dir}: ${missing.length} blob(s) it needs are not in blobs/ (removed by a concurrent gc?): ${missing.join(', ')}`, { missing });
       }
       await ensureOciLayoutFile(dir, options);
       const { file, text } = await readIndexText(dir);
@@ -278,10 +319,13 @@ export async function putTag(dir: string, tag: string, descriptor: Descriptor, o
       const index: IndexDocument = text === null || text.length === 0 ? { schemaVersion: 0, manifests: [] } : parseIndexText(text, file);
       if (index.schemaVersion === 0) index.schemaVersion = 2;
       if (!index.mediaType) index.mediaType = MediaType.ociIndex;
-      const entry: Descriptor = { ...descriptor, annotations: { ...(descriptor.annotations ?? {}), [Annotation.refName]: tag } };
-      // A tag (unlike an image name) carries no io.containerd.image.name, so only entries without one are replaced.
-      index.manifests = index.manifests.filter((m) => m.annotations?.[Annotation.refName] !== tag || (m.annotations?.[Annotation.imageName] ?? '') !== '');
-      index.manifests.push(entry);
+      for (const { imageName, refName } of annotated) {
+        const annotations: Record<string, string> = { ...(descriptor.annotations ?? {}), [Annotation.refName]: refName };
+        if (imageName !== '') annotations[Annotation.imageName] = imageName;
+        // Only an entry with both the same ref.name and the same image name (none for a tag) is replaced.
+        index.manifests = index.manifests.filter((m) => m.annotations?.[Annotation.refName] !== refName || (m.annotations?.[Annotation.imageName] ?? '') !== imageName);
+        index.manifests.push({ ...descriptor, annotations });
+      }
       options.signal?.throwIfAborted();
       await writeFileAtomic(file, serializeIndex(index), { signal: options.signal });
       return index;

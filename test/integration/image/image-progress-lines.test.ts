@@ -95,14 +95,18 @@ describe('cachescope image --json: progress lines and response keys per destinat
 
     it('BuildKit\'s push lines between writing and naming; the pushed manifest is containerimage.digest', async () => {
       const ref = `${registry.host}/team/lines:v1`;
-      const { progress, result } = exportJson(['--dest', ref, '--name', 'app']);
+      // A registry destination pushes to each name too, so a name must be on the same registry.
+      const name = `${registry.host}/team/app:latest`;
+      const { progress, result } = exportJson(['--dest', ref, '--name', name]);
       const manifestDigest = result['containerimage.digest'] as string;
       assert.deepEqual(progress, [
         'exporting layers',
         `writing image ${result['containerimage.config.digest']}`,
         'pushing layers',
         `pushing manifest for ${ref}@${manifestDigest}`,
-        'naming to docker.io/library/app:latest',
+        'pushing layers',
+        `pushing manifest for ${name}@${manifestDigest}`,
+        `naming to ${name}`,
       ]);
       const res = await fetch(`${registry.url}/v2/team/lines/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
       assert.equal(res.status, 200);
