@@ -181,6 +181,18 @@ export class RegistryAuth {
   }
 
   /**
+   * The Authorization a request to `url` would carry now (`{}` when the host has asked for none
+   * yet), or null when `url` is not one of this registry's own origins: used by a download thread's
+   * GET (direct-download.ts), which goes only to the registry's own origin.
+   */
+  async authorizationFor(registry: string, url: URL, scopes: string[], signal?: AbortSignal): Promise<{ value?: string } | null> {
+    const origin = originOf(url);
+    if (!this.isOwnOrigin(registry, origin)) return null;
+    const value = await this.authorization(registry, origin, scopes, signal);
+    return value ? { value } : {};
+  }
+
+  /**
    * Sends a request with auth: proactively when the host's challenge is known, else anonymously
    * first; a 401 is answered once with fresh auth. The second 401 is the caller's to report.
    */

@@ -7,6 +7,7 @@
  * (`registry.insecure=true`): those try HTTPS first and fall back to plain HTTP when the server does
  * not speak TLS at all, as docker does for insecure registries. A certificate error never downgrades.
  */
+import { createHash } from 'node:crypto';
 import type { LookupFunction } from 'node:net';
 import type { Writable } from 'node:stream';
 import { Transform } from 'node:stream';
@@ -28,6 +29,9 @@ import { registryOrigins } from './registry-origins';
 import { DEFAULT_RETRY_POLICY, realClock } from './retry';
 import type { Clock, RetryPolicy } from './retry';
 import { Transport, headerValue } from './transport';
+import { closeIdleDirectConnections } from './direct-download';
+import type { DirectGetPlan } from './direct-download';
+import { displayUrl } from './registry-error';
 import { mountBlob, pushBlob, putManifest } from './uploads';
 import type { BlobPushResult, ManifestPutResult, MountResult, PushBlobOptions, UploadRequest } from './uploads';
 import type { HttpMethod, RequestEvent, TransportResponse } from './transport';
@@ -113,6 +117,15 @@ function isNotTlsServer(err: unknown): boolean {
 }
 
 /** See the module comment. */
+/** A blob GET planned for a download thread (RegistryClient.directBlobGet). */
+export interface DirectBlobGet {
+  plan: DirectGetPlan;
+  /** Gives the host's request slot back; call once the download has ended. */
+  release: () => void;
+  /** Tells `onRequest` what became of the GET. */
+  report: (outcome: { status?: number; error?: string }) => void;
+}
+
 export class RegistryClient {
   readonly transport: Transport;
   readonly auth: RegistryAuth;
@@ -150,6 +163,7 @@ export class RegistryClient {
   /** Closes pooled connections. */
   close(): void {
     this.transport.close();
+    closeIdleDirectConnections();
   }
 
   private mayUsePlainHttp(registry: string): boolean {
@@ -270,6 +284,42 @@ export class RegistryClient {
     const first = offset >= desc.size ? undefined : await open(offset, options.signal ?? new AbortController().signal);
     if (first && first.status !== 200 && first.status !== 206) throw this.answerError(what, repo, first, await first.text());
     return new VerifiedBlobStream(desc, open, { signal: options.signal, resume: options.resume, policy: this.policy, clock: this.clock, action: what, host: repo.registry, onResume: options.onResume, callerVerifies: options.callerVerifies === true }, first);
+  }
+
+  /**
+   * A plan for GETting a blob on a download thread (direct-download.ts), holding one of the host's
+   * request slots until `release`. Null when the transport must do it: the scheme is not learnt yet
+   * (nothing was fetched from this registry), or a proxy or an injected lookup applies. The plan
+   * carries the Authorization this client would send to that very origin now, and nothing else.
+   */
+  async directBlobGet(repo: RepositoryRef, desc: BlobDescriptor, signal?: AbortSignal): Promise<DirectBlobGet | null> {
+    const host = apiHost(repo.registry);
+    const scheme = this.schemes.get(host);
+    if (!scheme) return null;
+    const url = new URL(`${scheme}//${host}/v2/${repo.repository}/blobs/${desc.digest}`);
+    // Auth first: a token fetch needs a request slot of its own.
+    const auth = await this.auth.authorizationFor(repo.registry, url, [repositoryScope(repo.repository, 'pull')], signal);
+    if (auth === null) return null;
+    const slot = await this.transport.directSlot(url, signal);
+    if (!slot) return null;
+    const tlsKey = slot.tls ? createHash('sha256').update(JSON.stringify(slot.tls)).digest('hex').slice(0, 16) : '';
+    const plan: DirectGetPlan = {
+      protocol: scheme,
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(url.port || (scheme === 'https:' ? 443 : 80)),
+      hostHeader: url.host,
+      path: `${url.pathname}${url.search}`,
+      headers: { 'user-agent': slot.userAgent, ...(auth.value ? { authorization: auth.value } : {}) },
+      ...(slot.tls ? { tls: slot.tls } : {}),
+      idleTimeoutMs: slot.idleTimeoutMs,
+      connKey: `${scheme}//${url.host}|${tlsKey}`,
+    };
+    const display = displayUrl(url);
+    return {
+      plan,
+      release: slot.release,
+      report: (outcome) => this.transport.reportRequest({ method: 'GET', url: display, attempt: 0, ...outcome }),
+    };
   }
 
   /** Streams a blob into `writable`; resolves only after the bytes are verified and the writable finished. */

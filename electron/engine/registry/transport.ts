@@ -64,6 +64,14 @@ export interface RequestEvent {
   retryInMs?: number;
 }
 
+/** A host slot and the settings for a GET made on a download thread (Transport.directSlot). */
+export interface DirectSlot {
+  tls?: { ca?: string | Buffer | (string | Buffer)[]; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
+  idleTimeoutMs: number;
+  userAgent: string;
+  release: Release;
+}
+
 export interface TransportRequest {
   method: HttpMethod;
   url: URL;
@@ -219,6 +227,46 @@ export class Transport {
   close(): void {
     for (const entry of this.agents.values()) void entry.then((e) => e.agent.destroy()).catch(() => undefined);
     this.agents.clear();
+  }
+
+  /**
+   * What a download thread needs to GET `url` itself (registry/direct-download.ts): the TLS settings
+   * this transport would use for its host, the idle timeout, and one of the host's request slots,
+   * held until `release`. Null when the request must go through this transport: a proxy applies, or
+   * names resolve through an injected lookup the thread cannot use.
+   */
+  async directSlot(url: URL, signal?: AbortSignal): Promise<DirectSlot | null> {
+    if (this.lookup || proxyFor(this.proxies, url)) return null;
+    const hostPort = hostPortOf(url);
+    let tls: DirectSlot['tls'];
+    if (url.protocol === 'https:') {
+      const loaded = await this.hostTls(hostPort);
+      tls = {};
+      if (loaded.ca) tls.ca = loaded.ca;
+      if (loaded.cert) {
+        tls.cert = loaded.cert;
+        tls.key = loaded.key;
+      }
+      if (this.insecure.has(hostPort)) tls.rejectUnauthorized = false;
+    }
+    const release = await this.limiter.acquire(hostPort, signal);
+    let released = false;
+    return {
+      ...(tls ? { tls } : {}),
+      idleTimeoutMs: this.idleTimeoutMs,
+      userAgent: this.userAgent,
+      release: () => {
+        if (!released) {
+          released = true;
+          release();
+        }
+      },
+    };
+  }
+
+  /** Reports a request made outside this transport (a download thread's GET) to `onRequest`. */
+  reportRequest(event: RequestEvent): void {
+    this.onRequest?.(event);
   }
 
   private hostTls(hostPort: string): Promise<HostTlsOptions> {

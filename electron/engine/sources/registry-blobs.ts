@@ -4,14 +4,32 @@
  * one blob share one download. `has` asks the registry (HEAD): whether it still holds the blob is the
  * question (`verify --shallow`), not whether this machine once downloaded it.
  */
-import type { BlobCache, BlobCacheProgress } from '../store/blob-cache';
+import { directDownload } from '../registry/direct-download';
+import type { BlobCache, BlobCacheProgress, BlobFetch, DirectBlobFetch } from '../store/blob-cache';
 import type { RegistryClient } from '../registry/client';
 import type { RepositoryRef } from '../registry/reference';
+import type { Descriptor } from '../../../shared/oci/types';
 import type { SourceBlobProgress, SourceBlobs } from './source-blobs';
 
 function progressOf(p: BlobCacheProgress): SourceBlobProgress {
   const state = p.state === 'cached' ? 'cached' : p.state === 'done' ? 'done' : 'downloading';
   return { digest: p.digest, state, bytes: p.bytes, total: p.total };
+}
+
+/**
+ * A layer GET on a download thread (registry/direct-download.ts: sockets, hashing and writes off the
+ * main thread), when the client can plan one; the cache falls back to the stream fetcher otherwise.
+ */
+async function directFetch(client: RegistryClient, repo: RepositoryRef, desc: Pick<Descriptor, 'digest' | 'size'>, offset: number, fd: number, signal: AbortSignal, onBytes: (n: number) => void): ReturnType<DirectBlobFetch> {
+  const planned = await client.directBlobGet(repo, desc, signal);
+  if (!planned) return null;
+  try {
+    const outcome = await directDownload(planned.plan, fd, { algorithm: desc.digest.slice(0, desc.digest.indexOf(':')), offset, size: desc.size, signal, onBytes });
+    planned.report(outcome.kind === 'fallback' && !outcome.status ? { error: outcome.reason } : { status: outcome.kind === 'fallback' ? outcome.status : offset > 0 ? 206 : 200, ...(outcome.kind === 'partial' ? { error: outcome.reason } : {}) });
+    return outcome;
+  } finally {
+    planned.release();
+  }
 }
 
 export function registrySourceBlobs(client: RegistryClient, repo: RepositoryRef, blobCache: () => Promise<BlobCache>): SourceBlobs {
@@ -27,14 +45,11 @@ export function registrySourceBlobs(client: RegistryClient, repo: RepositoryRef,
     async get(desc, options = {}) {
       const cache = await blobCache();
       const onProgress = options.onProgress;
-      const blob = await cache.get(
-        desc.digest,
-        desc.size,
-        // The blob cache hashes every byte (the resumed prefix too) and commits only a match, so the
-        // client need not hash the same bytes a second time.
-        (offset, sink, signal, resume) => client.fetchBlob(repo, desc, sink, { signal, resume: offset > 0 ? resume : undefined, callerVerifies: true }).then(() => undefined),
-        { signal: options.signal, onProgress: onProgress ? (p) => onProgress(progressOf(p)) : undefined },
-      );
+      // The blob cache hashes every byte (the resumed prefix too) and commits only a match, so the
+      // client need not hash the same bytes a second time.
+      const fetch: BlobFetch = (offset, sink, signal, resume) => client.fetchBlob(repo, desc, sink, { signal, resume: offset > 0 ? resume : undefined, callerVerifies: true }).then(() => undefined);
+      fetch.direct = (offset, fd, signal, onBytes) => directFetch(client, repo, desc, offset, fd, signal, onBytes);
+      const blob = await cache.get(desc.digest, desc.size, fetch, { signal: options.signal, onProgress: onProgress ? (p) => onProgress(progressOf(p)) : undefined });
       return { digest: blob.digest, size: blob.size, path: blob.path, outcome: blob.outcome, resumedFrom: blob.resumedFrom, release: () => blob.release() };
     },
   };

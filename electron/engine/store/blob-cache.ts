@@ -70,7 +70,24 @@ export interface BlobFetchResume {
  * once every byte is written and rejects on failure. It must stop when `signal` aborts. The cache
  * verifies size and digest itself, whatever the fetcher checks.
  */
-export type BlobFetch = (offset: number, sink: Writable, signal: AbortSignal, resume: BlobFetchResume) => Promise<void>;
+export type BlobFetch = ((offset: number, sink: Writable, signal: AbortSignal, resume: BlobFetchResume) => Promise<void>) & {
+  /** A faster way tried first, when the fetcher has one (a registry GET on a download thread). */
+  direct?: DirectBlobFetch;
+};
+
+/**
+ * Appends the blob's bytes from `offset` to the file open as `fd` (for appending) and hashes all of
+ * it, the file's first `offset` bytes included, by itself (registry/direct-download.ts).
+ * `complete`: the file reached the blob's size and `digest` is its hash. `fallback` (nothing
+ * written) and `partial` (some written, kept): the cache carries on with the stream fetcher from
+ * whatever the file then holds. Null: no direct way for this blob. Rejects on abort and on file errors.
+ */
+export type DirectBlobFetch = (
+  offset: number,
+  fd: number,
+  signal: AbortSignal,
+  onBytes: (written: number) => void,
+) => Promise<{ kind: 'complete'; digest: string } | { kind: 'fallback' | 'partial' } | null>;
 
 /**
  * What a caller sees of one blob. Per-layer states map as: `cached` → cached; `waiting`,
@@ -423,6 +440,13 @@ class LocalBlobCache implements BlobCache {
         await fh.truncate(0);
         offset = 0;
       }
+      const startedAt = offset;
+      if (fetch.direct && offset < size) {
+        const direct = await this.directPass(partial, digest, size, fetch.direct, flight, fh, offset);
+        if (direct) return direct;
+        // Fallen back (or cut): the stream fetcher carries on from what the file holds now.
+        offset = (await fh.stat()).size;
+      }
       const hash = createHash(algorithm);
       if (offset > 0) {
         flight.emit({ digest, state: 'verifying', bytes: offset, total: size });
@@ -434,7 +458,7 @@ class LocalBlobCache implements BlobCache {
         throw new CacheError('io', `cannot read ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
       });
       try {
-        return await this.fetchPass(partial, digest, size, fetch, flight, { offset, hash, job, fd: fh.fd });
+        return { ...(await this.fetchPass(partial, digest, size, fetch, flight, { offset, hash, job, fd: fh.fd })), offset: startedAt };
       } finally {
         // The descriptor is closed below only once the worker is done with it.
         await job.drop();
@@ -442,6 +466,34 @@ class LocalBlobCache implements BlobCache {
     } finally {
       await fh.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * fetchInto's first try when the fetcher has a direct way: a download thread hashes the prefix,
+   * downloads the rest into the file and hashes it. Resolves with the pass when the file reached the
+   * blob's size (right or wrong bytes), or null to carry on with the stream fetcher.
+   */
+  private async directPass(partial: string, digest: string, size: number, direct: DirectBlobFetch, flight: Flight, fh: FileHandle, offset: number): Promise<PassResult | null> {
+    const { signal } = flight.controller;
+    flight.emit({ digest, state: 'downloading', bytes: offset, total: size });
+    let outcome: Awaited<ReturnType<DirectBlobFetch>>;
+    try {
+      outcome = await direct(offset, fh.fd, signal, (written) => flight.emit({ digest, state: 'downloading', bytes: offset + written, total: size }));
+    } catch (err) {
+      if (signal.aborted) throw abortReason(signal);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new CacheError('io', `cannot write ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
+    }
+    if (outcome?.kind !== 'complete') return null;
+    if (outcome.digest !== digest) return { offset, wrong: { code: 'digest-mismatch', why: `downloaded ${size} bytes hash to ${outcome.digest}, expected ${digest}`, actual: outcome.digest } };
+    // The bytes reach the disk before the name does (commit): blobs/ never holds a partial file.
+    try {
+      await fsyncOffPool(fh.fd);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new CacheError('io', `cannot fsync ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
+    }
+    return { offset, wrong: null };
   }
 
   /** The rest of fetchInto, once the partial file is open and its prefix hashed. */
