@@ -52,6 +52,7 @@ function connect(plan) {
     if (list) { const i = list.indexOf(conn); if (i >= 0) list.splice(i, 1); }
     if (conn.onFail) conn.onFail(err);
   };
+  conn.fail = fail;
   conn.socket.on('error', fail);
   conn.socket.on('end', () => fail(Object.assign(new Error('the registry closed the connection'), { code: 'ECONNRESET' })));
   conn.socket.on('close', () => fail(Object.assign(new Error('the connection closed'), { code: 'ECONNRESET' })));
@@ -74,6 +75,8 @@ function giveBack(conn) {
   if (conn.dead) return;
   // An idle connection closed by the server just leaves the pool (fail() above).
   conn.onFail = () => {};
+  // So does one that sends bytes nobody asked for: its framing is lost (they would read as the next answer).
+  conn.onData = () => conn.fail(new Error('bytes on an idle connection'));
   let list = idle.get(conn.key);
   if (!list) { list = []; idle.set(conn.key, list); }
   list.push(conn);
@@ -87,6 +90,16 @@ function hashPrefix(fd, length, hash) {
     hash.update(buf.subarray(0, n));
     pos += n;
   }
+}
+
+// What node:http accepts in a header value: a CR or LF would let a token split the request.
+const HEADER_TEXT = /^[\t\x20-\x7e\x80-\xff]*$/;
+const HEADER_NAME = /^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$/;
+
+function requestProblem(plan) {
+  if (!/^\/[\x21-\x7e]*$/.test(plan.path) || !HEADER_TEXT.test(plan.hostHeader)) return 'the request path or host holds a character HTTP does not allow';
+  for (const [k, v] of Object.entries(plan.headers)) if (!HEADER_NAME.test(k) || !HEADER_TEXT.test(String(v))) return 'the request header ' + JSON.stringify(k) + ' holds a character HTTP does not allow';
+  return null;
 }
 
 function request(plan, offset) {
@@ -106,6 +119,8 @@ function run(m) {
     parentPort.postMessage({ id: m.id, ...r });
   };
   job.reply = reply;
+  const problem = requestProblem(m.plan);
+  if (problem) return reply({ kind: 'fallback', reason: problem });
   let hash;
   try {
     hash = createHash(m.algorithm);
@@ -180,7 +195,7 @@ function run(m) {
       }
     };
     try {
-      conn.socket.write(request(m.plan, m.offset));
+      conn.socket.write(request(m.plan, m.offset), 'latin1');
     } catch (err) {
       conn.onFail(err);
     }

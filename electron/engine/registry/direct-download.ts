@@ -77,6 +77,8 @@ const THREADS = 2;
 class DirectThread {
   readonly worker: Worker;
   readonly running = new Map<number, Running>();
+  /** connKeys this thread finished a download from: it may hold an idle keep-alive connection to them. */
+  readonly warm = new Set<string>();
   dead: Error | null = null;
 
   constructor() {
@@ -118,7 +120,12 @@ export function directDownloadCounts(): DirectDownloadCounts {
   return { ...counts };
 }
 
-function pickThread(): DirectThread {
+function pickThread(connKey: string): DirectThread {
+  // An idle thread first, one with a kept-alive connection to this origin if any: a new thread only
+  // when all are busy, or sequential downloads would alternate threads and open a connection each.
+  const free = threads.filter((t) => t.running.size === 0);
+  const idle = free.find((t) => t.warm.has(connKey)) ?? free[0];
+  if (idle) return idle;
   if (threads.length < THREADS) {
     const t = new DirectThread();
     threads.push(t);
@@ -134,8 +141,8 @@ function pickThread(): DirectThread {
  */
 export function directDownload(plan: DirectGetPlan, fd: number, options: DirectDownloadOptions): Promise<DirectOutcome> {
   const { signal } = options;
-  signal.throwIfAborted();
-  const thread = pickThread();
+  if (signal.aborted) return Promise.reject(signal.reason);
+  const thread = pickThread(plan.connKey);
   const id = nextId++;
   return new Promise<DirectOutcome>((resolve, reject) => {
     const onAbort = () => thread.worker.postMessage({ op: 'abort', id });
@@ -145,6 +152,7 @@ export function directDownload(plan: DirectGetPlan, fd: number, options: DirectD
       resolve: (r) => {
         signal.removeEventListener('abort', onAbort);
         if (r.kind === 'complete' || r.kind === 'fallback' || r.kind === 'partial') counts[r.kind]++;
+        if (r.kind === 'complete') thread.warm.add(plan.connKey);
         if (r.kind === 'complete') return resolve({ kind: 'complete', bytes: r.bytes!, digest: r.digest! });
         if (r.kind === 'fallback') return resolve({ kind: 'fallback', reason: r.reason ?? 'refused', ...(r.status ? { status: r.status } : {}) });
         if (r.kind === 'partial') return resolve({ kind: 'partial', bytes: r.bytes ?? 0, reason: r.reason ?? 'cut', ...(r.code ? { code: r.code } : {}) });
