@@ -486,13 +486,7 @@ class LocalBlobCache implements BlobCache {
     }
     if (outcome?.kind !== 'complete') return null;
     if (outcome.digest !== digest) return { offset, wrong: { code: 'digest-mismatch', why: `downloaded ${size} bytes hash to ${outcome.digest}, expected ${digest}`, actual: outcome.digest } };
-    // The bytes reach the disk before the name does (commit): blobs/ never holds a partial file.
-    try {
-      await fsyncOffPool(fh.fd);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new CacheError('io', `cannot fsync ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
-    }
+    await fsyncPartial(fh.fd, partial);
     return { offset, wrong: null };
   }
 
@@ -535,13 +529,7 @@ class LocalBlobCache implements BlobCache {
     }
     const actual = await job.digest();
     if (actual !== digest) return { offset, wrong: { code: 'digest-mismatch', why: `downloaded ${size} bytes hash to ${actual}, expected ${digest}`, actual } };
-    // The bytes reach the disk before the name does (commit): blobs/ never holds a partial file.
-    try {
-      await fsyncOffPool(at.fd);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new CacheError('io', `cannot fsync ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
-    }
+    await fsyncPartial(at.fd, partial);
     return { offset, wrong: null };
   }
 
@@ -582,6 +570,16 @@ class LocalBlobCache implements BlobCache {
       tallies.delete(this.root);
       this.onEvictionError?.(err);
     }
+  }
+}
+
+/** The bytes reach the disk before the name does (commit): blobs/ never holds a partial file. */
+async function fsyncPartial(fd: number, partial: string): Promise<void> {
+  try {
+    await fsyncOffPool(fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CacheError('io', `cannot fsync ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
   }
 }
 

@@ -21,7 +21,7 @@ import { createRegistryAccess } from '../../../electron/engine/sources/registry-
 import type { RegistryAccess } from '../../../electron/engine/sources/registry-source';
 import { generateCache } from '../../../scripts/cache-generator/generate';
 import { pushFixture, startProxy, startRegistry } from '../../helpers/registry/index';
-import type { CountingProxy, RunningRegistry } from '../../helpers/registry/index';
+import type { CountingProxy, FaultRule, RunningRegistry } from '../../helpers/registry/index';
 
 const MiB = 1 << 20;
 
@@ -73,12 +73,22 @@ describe('pulls on download threads (distribution 2.8, htpasswd)', () => {
 
   const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-  it('downloads every layer on the threads, with the registry credentials, one GET each, bytes verified', async () => {
+  /** Pulls every layer with `rules` at the proxy; checks every layer's bytes; returns how the thread downloads ended. */
+  async function pullWithFaults(name: string, rules: FaultRule[] | undefined): Promise<DirectDownloadCounts> {
+    proxy.setFaults(rules);
     proxy.clear();
     const before = directDownloadCounts();
-    const got = await pullAll('plain');
-    for (const l of layers) assert.equal(sha(got.get(l.digest)!), l.digest);
-    assert.deepEqual(since(before), { complete: layers.length, fallback: 0, partial: 0 });
+    try {
+      const got = await pullAll(name);
+      for (const l of layers) assert.equal(sha(got.get(l.digest)!), l.digest);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    return since(before);
+  }
+
+  it('downloads every layer on the threads, with the registry credentials, one GET each, bytes verified', async () => {
+    assert.deepEqual(await pullWithFaults('plain', undefined), { complete: layers.length, fallback: 0, partial: 0 });
     for (const l of layers) {
       const gets = proxy.requests().filter((q) => q.method === 'GET' && q.path.endsWith(l.digest));
       assert.equal(gets.length, 1, `one GET for ${l.digest}`);
@@ -90,16 +100,8 @@ describe('pulls on download threads (distribution 2.8, htpasswd)', () => {
 
   it('a 503 on a layer: the thread hands it back untouched and the client retries it to the end', async () => {
     const target = layers[1];
-    proxy.setFaults([{ method: 'GET', path: target.digest, fault: { kind: 'status', status: 503 } }]);
-    proxy.clear();
-    const before = directDownloadCounts();
-    try {
-      const got = await pullAll('status');
-      assert.equal(sha(got.get(target.digest)!), target.digest);
-    } finally {
-      proxy.setFaults(undefined);
-    }
-    assert.deepEqual(since(before), { complete: layers.length - 1, fallback: 1, partial: 0 });
+    const counts = await pullWithFaults('status', [{ method: 'GET', path: target.digest, fault: { kind: 'status', status: 503 } }]);
+    assert.deepEqual(counts, { complete: layers.length - 1, fallback: 1, partial: 0 });
     const gets = proxy.requests().filter((q) => q.method === 'GET' && q.path.endsWith(target.digest));
     assert.deepEqual(gets.map((g) => g.status), [503, 200]);
   });
@@ -107,16 +109,8 @@ describe('pulls on download threads (distribution 2.8, htpasswd)', () => {
   it('a body cut short: the bytes that arrived stay, and the client asks only for the rest', async () => {
     const target = layers[0];
     const cut = 200_000;
-    proxy.setFaults([{ method: 'GET', path: target.digest, fault: { kind: 'reset', afterBytes: cut } }]);
-    proxy.clear();
-    const before = directDownloadCounts();
-    try {
-      const got = await pullAll('cut');
-      assert.equal(sha(got.get(target.digest)!), target.digest);
-    } finally {
-      proxy.setFaults(undefined);
-    }
-    assert.deepEqual(since(before), { complete: layers.length - 1, fallback: 0, partial: 1 });
+    const counts = await pullWithFaults('cut', [{ method: 'GET', path: target.digest, fault: { kind: 'reset', afterBytes: cut } }]);
+    assert.deepEqual(counts, { complete: layers.length - 1, fallback: 0, partial: 1 });
     const gets = proxy.requests().filter((q) => q.method === 'GET' && q.path.endsWith(target.digest));
     assert.equal(gets.length, 2);
     const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1].range ?? '')?.[1]);
@@ -136,17 +130,13 @@ describe('pulls on download threads (distribution 2.8, htpasswd)', () => {
     });
     await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
     const location = `http://localhost:${(storage.address() as AddressInfo).port}/storage/${target.digest}`;
-    proxy.setFaults([{ method: 'GET', path: target.digest, times: Infinity, fault: { kind: 'redirect', location } }]);
-    proxy.clear();
-    const before = directDownloadCounts();
+    let counts: DirectDownloadCounts;
     try {
-      const got = await pullAll('redirect');
-      assert.equal(sha(got.get(target.digest)!), target.digest);
+      counts = await pullWithFaults('redirect', [{ method: 'GET', path: target.digest, times: Infinity, fault: { kind: 'redirect', location } }]);
     } finally {
-      proxy.setFaults(undefined);
       await new Promise<void>((r) => storage.close(() => r()));
     }
-    assert.deepEqual(since(before), { complete: layers.length - 1, fallback: 1, partial: 0 });
+    assert.deepEqual(counts, { complete: layers.length - 1, fallback: 1, partial: 0 });
     assert.equal(seen.length, 1, 'the storage host was asked once, by the client');
     assert.equal(seen[0].authorization, undefined, 'no credentials to another host');
   });
