@@ -141,3 +141,37 @@ describe('pulls on download threads (distribution 2.8, htpasswd)', () => {
     assert.equal(seen[0].authorization, undefined, 'no credentials to another host');
   });
 });
+
+describe('pulls on download threads over TLS (distribution 2.8, a test CA from certs.d)', () => {
+  let registry: RunningRegistry;
+  let tmp: string;
+  let access: RegistryAccess | undefined;
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'cachescope-pull-direct-tls-'));
+    registry = await startRegistry({ tls: true });
+  });
+  after(async () => {
+    access?.close();
+    await registry?.stop();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('takes the threads with the CA from certs.d, and lands verified bytes', async () => {
+    const src = join(tmp, 'src');
+    const gen = await generateCache(src, { seed: 'pull-direct-tls', stages: 1, layersPerStage: 2, layers: 3, baseLayers: 1, layerBytes: 2 * MiB, compression: 'gzip', form: 'image-manifest', withBlobs: true, tag: 'latest' });
+    const layers = gen.layerDescriptors.filter((d: { size: number }) => d.size > 256 * 1024) as { digest: string; size: number }[];
+    assert.ok(layers.length >= 2);
+    await pushFixture(registry, src, 'direct/tls:main');
+    access = createRegistryAccess({ blobCache: { root: join(tmp, 'cache') }, client: { credentials: new StaticCredentialStore(), certsDirs: [registry.ca!.certsDir(registry.host)] } });
+    const opened = await openCacheSource(`${registry.host}/direct/tls:main`, { registry: access });
+    const before = directDownloadCounts();
+    for (const l of layers) {
+      const file = await opened.blobs.get(l);
+      assert.equal(`sha256:${createHash('sha256').update(await readFile(file.path)).digest('hex')}`, l.digest);
+      await file.release();
+    }
+    // Every layer over the threads' own TLS connections: none fell back to the transport.
+    assert.deepEqual(since(before), { complete: layers.length, fallback: 0, partial: 0 });
+  });
+});
