@@ -102,7 +102,7 @@ type BlobDescriptor = Pick<Descriptor, 'digest' | 'size'> & Partial<Descriptor>;
 
 const TAGS_BODY_LIMIT = 16 << 20;
 const MAX_TAG_PAGES = 10_000;
-const BLOB_REDIRECTS = 5;
+export const BLOB_REDIRECTS = 5;
 
 function asReference(ref: Reference | string): Reference {
   return typeof ref === 'string' ? parseReference(ref) : ref;
@@ -119,6 +119,8 @@ function isNotTlsServer(err: unknown): boolean {
 /** See the module comment. */
 /** A blob GET planned for a download thread (RegistryClient.directBlobGet). */
 export interface DirectBlobGet {
+  /** Where the GET goes (its query may hold a storage signature: never print it, use displayUrl). */
+  url: URL;
   plan: DirectGetPlan;
   /** Gives the host's request slot back; call once the download has ended. */
   release: () => void;
@@ -300,8 +302,32 @@ export class RegistryClient {
     // Auth first: a token fetch needs a request slot of its own.
     const auth = await this.auth.authorizationFor(repo.registry, url, [repositoryScope(repo.repository, 'pull')], signal);
     if (auth === null) return null;
+    return this.directPlan(url, auth.value, signal);
+  }
+
+  /**
+   * The next hop of a download thread's GET that was redirected to `location` (blob storage, a
+   * CDN), or null to let the transport take it over: a scheme other than HTTP(S), HTTPS to plain
+   * HTTP off loopback, or a host behind a proxy. As in the transport, the Authorization goes along
+   * only while the hops stay on the origin it was issued for.
+   */
+  async directRedirect(from: DirectBlobGet, location: string, signal?: AbortSignal): Promise<DirectBlobGet | null> {
+    let next: URL;
+    try {
+      next = new URL(location, from.url);
+    } catch {
+      return null;
+    }
+    if (next.protocol !== 'https:' && next.protocol !== 'http:') return null;
+    if (from.url.protocol === 'https:' && next.protocol === 'http:' && !isLoopbackHost(next.hostname)) return null;
+    const auth = next.origin === from.url.origin ? from.plan.headers.authorization : undefined;
+    return this.directPlan(next, auth, signal);
+  }
+
+  private async directPlan(url: URL, authorization: string | undefined, signal?: AbortSignal): Promise<DirectBlobGet | null> {
     const slot = await this.transport.directSlot(url, signal);
     if (!slot) return null;
+    const scheme = url.protocol === 'https:' ? 'https:' : 'http:';
     const tlsKey = slot.tls ? createHash('sha256').update(JSON.stringify(slot.tls)).digest('hex').slice(0, 16) : '';
     const plan: DirectGetPlan = {
       protocol: scheme,
@@ -309,13 +335,14 @@ export class RegistryClient {
       port: Number(url.port || (scheme === 'https:' ? 443 : 80)),
       hostHeader: url.host,
       path: `${url.pathname}${url.search}`,
-      headers: { 'user-agent': slot.userAgent, ...(auth.value ? { authorization: auth.value } : {}) },
+      headers: { 'user-agent': slot.userAgent, ...(authorization ? { authorization } : {}) },
       ...(slot.tls ? { tls: slot.tls } : {}),
       idleTimeoutMs: slot.idleTimeoutMs,
       connKey: `${scheme}//${url.host}|${tlsKey}`,
     };
     const display = displayUrl(url);
     return {
+      url,
       plan,
       release: slot.release,
       report: (outcome) => this.transport.reportRequest({ method: 'GET', url: display, attempt: 0, ...outcome }),

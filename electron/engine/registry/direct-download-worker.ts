@@ -156,7 +156,9 @@ function run(m) {
           const i = line.indexOf(':');
           if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
         }
-        const drop = (reason) => { conn.onFail = null; conn.dead = true; conn.socket.destroy(); reply({ kind: 'fallback', reason, status }); };
+        // A redirect's Location goes back with it: the main thread decides whether a thread may follow.
+        const location = status >= 300 && status < 400 && headers['location'] ? { location: headers['location'] } : {};
+        const drop = (reason) => { conn.onFail = null; conn.dead = true; conn.socket.destroy(); reply({ kind: 'fallback', reason, status, ...location }); };
         const wanted = m.offset === 0 ? status === 200 : status === 206 && Number(/^bytes\s+(\d+)-/i.exec(headers['content-range'] || '')?.[1]) === m.offset;
         if (!wanted) return drop('HTTP ' + status);
         if (headers['transfer-encoding'] !== undefined || !/^\d+$/.test(headers['content-length'] || '')) return drop('no Content-Length');

@@ -38,7 +38,7 @@ export type DirectOutcome =
   /** Every byte from `offset` to the blob's size is in the file; `digest` covers the prefix too. */
   | { kind: 'complete'; bytes: number; digest: string }
   /** Nothing was written: the caller downloads through the full client instead. */
-  | { kind: 'fallback'; reason: string; status?: number }
+  | { kind: 'fallback'; reason: string; status?: number; location?: string }
   /** The body was cut after `bytes` bytes (written and kept, for a Range resume). */
   | { kind: 'partial'; bytes: number; reason: string; code?: string };
 
@@ -62,6 +62,7 @@ interface Reply {
   digest?: string;
   reason?: string;
   status?: number;
+  location?: string;
   code?: string;
   message?: string;
 }
@@ -154,7 +155,7 @@ export function directDownload(plan: DirectGetPlan, fd: number, options: DirectD
         if (r.kind === 'complete' || r.kind === 'fallback' || r.kind === 'partial') counts[r.kind]++;
         if (r.kind === 'complete') thread.warm.add(plan.connKey);
         if (r.kind === 'complete') return resolve({ kind: 'complete', bytes: r.bytes!, digest: r.digest! });
-        if (r.kind === 'fallback') return resolve({ kind: 'fallback', reason: r.reason ?? 'refused', ...(r.status ? { status: r.status } : {}) });
+        if (r.kind === 'fallback') return resolve({ kind: 'fallback', reason: r.reason ?? 'refused', ...(r.status ? { status: r.status } : {}), ...(r.location ? { location: r.location } : {}) });
         if (r.kind === 'partial') return resolve({ kind: 'partial', bytes: r.bytes ?? 0, reason: r.reason ?? 'cut', ...(r.code ? { code: r.code } : {}) });
         if (r.kind === 'aborted') return reject(signal.reason ?? new Error('aborted'));
         reject(Object.assign(new Error(r.message ?? 'download thread failed'), { code: r.code, bytes: r.bytes ?? 0 }));

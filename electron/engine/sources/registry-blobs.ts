@@ -4,7 +4,9 @@
  * one blob share one download. `has` asks the registry (HEAD): whether it still holds the blob is the
  * question (`verify --shallow`), not whether this machine once downloaded it.
  */
+import { BLOB_REDIRECTS } from '../registry/client';
 import { directDownload } from '../registry/direct-download';
+import type { DirectOutcome } from '../registry/direct-download';
 import type { BlobCache, BlobCacheProgress, BlobFetch, DirectBlobFetch } from '../store/blob-cache';
 import type { RegistryClient } from '../registry/client';
 import type { RepositoryRef } from '../registry/reference';
@@ -21,15 +23,20 @@ function progressOf(p: BlobCacheProgress): SourceBlobProgress {
  * main thread), when the client can plan one; the cache falls back to the stream fetcher otherwise.
  */
 async function directFetch(client: RegistryClient, repo: RepositoryRef, desc: Pick<Descriptor, 'digest' | 'size'>, offset: number, fd: number, signal: AbortSignal, onBytes: (n: number) => void): ReturnType<DirectBlobFetch> {
-  const planned = await client.directBlobGet(repo, desc, signal);
-  if (!planned) return null;
-  try {
-    const outcome = await directDownload(planned.plan, fd, { algorithm: desc.digest.slice(0, desc.digest.indexOf(':')), offset, size: desc.size, signal, onBytes });
-    planned.report(outcome.kind === 'fallback' && !outcome.status ? { error: outcome.reason } : { status: outcome.kind === 'fallback' ? outcome.status : offset > 0 ? 206 : 200, ...(outcome.kind === 'partial' ? { error: outcome.reason } : {}) });
-    return outcome;
-  } finally {
-    planned.release();
+  let planned = await client.directBlobGet(repo, desc, signal);
+  for (let hops = 0; planned; hops++) {
+    let outcome: DirectOutcome;
+    try {
+      outcome = await directDownload(planned.plan, fd, { algorithm: desc.digest.slice(0, desc.digest.indexOf(':')), offset, size: desc.size, signal, onBytes });
+      planned.report(outcome.kind === 'fallback' && !outcome.status ? { error: outcome.reason } : { status: outcome.kind === 'fallback' ? outcome.status : offset > 0 ? 206 : 200, ...(outcome.kind === 'partial' ? { error: outcome.reason } : {}) });
+    } finally {
+      planned.release();
+    }
+    // Blob storage behind a redirect (registries hand blobs to a CDN): followed on the threads too.
+    if (outcome.kind !== 'fallback' || !outcome.location || hops >= BLOB_REDIRECTS) return outcome;
+    planned = await client.directRedirect(planned, outcome.location, signal);
   }
+  return null;
 }
 
 export function registrySourceBlobs(client: RegistryClient, repo: RepositoryRef, blobCache: () => Promise<BlobCache>): SourceBlobs {
