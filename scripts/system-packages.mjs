@@ -14,8 +14,10 @@ export const SYSTEM_PACKAGES = [
   { pkg: 'busybox-static', command: '/bin/busybox', suites: ['integration'] },
   { pkg: 'umoci', command: 'umoci', suites: ['integration'] },
   { pkg: 'runc', command: 'runc', suites: ['integration'] },
-  // The docker-archive loaded and run by a real engine (test/integration/image/image-podman.test.ts).
+  // The docker-archive loaded and run by real engines: podman (test/integration/image/image-podman.test.ts)...
   { pkg: 'podman', command: 'podman', suites: ['integration'] },
+  // ...and by docker itself: a dockerd the test starts on its own socket (image-docker-load.test.ts).
+  { pkg: 'docker.io', command: '/usr/sbin/dockerd', suites: ['integration'] },
   // The real-registry harness (test/helpers/registry): distribution 2.8, a strict nginx front, certs, bcrypt.
   { pkg: 'docker-registry', command: 'docker-registry', suites: ['integration'] },
   { pkg: 'nginx', command: '/usr/sbin/nginx', suites: ['integration'] },
