@@ -28,7 +28,7 @@ const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] | HOST[:PORT]/
 options (BuildKit's): ${EXPORT_ATTRS.join(', ')}
   e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false
 the source may be a registry cache (e.g. registry.example:5000/repo:tag): its layers download in
-parallel into the per-user blob cache (a killed pull resumes there) and are verified on the way
+parallel into the per-user blob cache (a killed pull resumes there) and are verified on the way;
 every blob is verified before it is linked or copied (verify=false opts out, verify=true ignores
 remembered verifications); a registry destination gets each blob once (HEAD first, mounts from the
 same registry: the source, its distribution-source annotations, earlier pushes; chunked uploads that

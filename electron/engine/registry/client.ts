@@ -26,7 +26,7 @@ import { apiHost, formatReference, isLoopbackHost, parseReference, splitHostPort
 import type { Reference, RepositoryRef } from './reference';
 import { responseError } from './registry-error';
 import { registryOrigins } from './registry-origins';
-import { DEFAULT_RETRY_POLICY, realClock } from './retry';
+import { DEFAULT_RETRY_POLICY, realClock, retryDelay } from './retry';
 import type { Clock, RetryPolicy } from './retry';
 import { Transport, headerValue } from './transport';
 import { closeIdleDirectConnections } from './direct-download';
@@ -126,6 +126,8 @@ export interface DirectBlobGet {
   release: () => void;
   /** Tells `onRequest` what became of the GET. */
   report: (outcome: { status?: number; error?: string }) => void;
+  /** The wait before the client asks again after this GET failed: the registry's Retry-After, else the first backoff. */
+  pause: (retryAfter: string | undefined, signal: AbortSignal) => Promise<void>;
 }
 
 export class RegistryClient {
@@ -346,6 +348,7 @@ export class RegistryClient {
       plan,
       release: slot.release,
       report: (outcome) => this.transport.reportRequest({ method: 'GET', url: display, attempt: 0, ...outcome }),
+      pause: (retryAfter, pauseSignal) => this.clock.sleep(retryDelay(0, this.policy, this.clock, retryAfter), pauseSignal),
     };
   }
 

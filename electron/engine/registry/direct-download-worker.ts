@@ -23,7 +23,9 @@ const { createHash } = require('node:crypto');
 
 const READ_BUFFER = 256 * 1024;
 const MAX_HEAD = 64 * 1024;
+// Progress goes to the main thread every 4 MiB, or every 100 ms on a slow link (a bar that moves).
 const PROGRESS_EVERY = 4 * 1024 * 1024;
+const PROGRESS_MS = 100;
 const idle = new Map();
 const running = new Map();
 
@@ -134,6 +136,7 @@ function run(m) {
     let remaining = -1;
     let keepAlive = true;
     let nextProgress = PROGRESS_EVERY;
+    let progressAt = Date.now();
     conn.onFail = (err) => {
       // A reused keep-alive connection the server had already closed: one fresh try.
       if (remaining < 0 && head === null && reused && !job.settled) return start(connect(m.plan), false);
@@ -158,7 +161,7 @@ function run(m) {
         }
         // A redirect's Location goes back with it: the main thread decides whether a thread may follow.
         const location = status >= 300 && status < 400 && headers['location'] ? { location: headers['location'] } : {};
-        const drop = (reason) => { conn.onFail = null; conn.dead = true; conn.socket.destroy(); reply({ kind: 'fallback', reason, status, ...location }); };
+        const drop = (reason) => { conn.onFail = null; conn.dead = true; conn.socket.destroy(); reply({ kind: 'fallback', reason, status, ...location, ...(headers['retry-after'] ? { retryAfter: headers['retry-after'] } : {}) }); };
         const wanted = m.offset === 0 ? status === 200 : status === 206 && Number(/^bytes\s+(\d+)-/i.exec(headers['content-range'] || '')?.[1]) === m.offset;
         if (!wanted) return drop('HTTP ' + status);
         if (headers['transfer-encoding'] !== undefined || !/^\d+$/.test(headers['content-length'] || '')) return drop('no Content-Length');
@@ -185,8 +188,9 @@ function run(m) {
         }
         job.written += chunk.length;
         remaining -= chunk.length;
-        if (job.written >= nextProgress) {
+        if (job.written >= nextProgress || (remaining > 0 && Date.now() - progressAt >= PROGRESS_MS)) {
           nextProgress = job.written + PROGRESS_EVERY;
+          progressAt = Date.now();
           parentPort.postMessage({ id: m.id, progress: job.written });
         }
       }

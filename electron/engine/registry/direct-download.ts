@@ -37,8 +37,8 @@ export interface DirectGetPlan {
 export type DirectOutcome =
   /** Every byte from `offset` to the blob's size is in the file; `digest` covers the prefix too. */
   | { kind: 'complete'; bytes: number; digest: string }
-  /** Nothing was written: the caller downloads through the full client instead. */
-  | { kind: 'fallback'; reason: string; status?: number; location?: string }
+  /** Nothing was written: the caller downloads through the full client instead (after the wait a retry needs). */
+  | { kind: 'fallback'; reason: string; status?: number; location?: string; retryAfter?: string; code?: string }
   /** The body was cut after `bytes` bytes (written and kept, for a Range resume). */
   | { kind: 'partial'; bytes: number; reason: string; code?: string };
 
@@ -63,6 +63,7 @@ interface Reply {
   reason?: string;
   status?: number;
   location?: string;
+  retryAfter?: string;
   code?: string;
   message?: string;
 }
@@ -97,8 +98,9 @@ class DirectThread {
       this.dead ??= err;
       const i = threads.indexOf(this);
       if (i >= 0) threads.splice(i, 1);
-      // The thread's sockets died with it; its files keep what was written (a resume reads them).
-      for (const job of this.running.values()) job.resolve({ id: 0, kind: 'failed', message: err.message });
+      // The thread's sockets died with it; its files keep what was written: a cut, which the caller
+      // resumes through the full client (re-hashing the file), not a file error.
+      for (const job of this.running.values()) job.resolve({ id: 0, kind: 'partial', reason: `download thread failed: ${err.message}`, code: 'ERR_DOWNLOAD_THREAD' });
       this.running.clear();
     };
     this.worker.on('error', fail);
@@ -109,7 +111,7 @@ class DirectThread {
 const threads: DirectThread[] = [];
 let nextId = 1;
 
-/** How this process's direct downloads ended so far (for tests and `--verbose` diagnostics). */
+/** How this process's direct downloads ended so far (read by tests: which downloads took the threads). */
 export interface DirectDownloadCounts {
   complete: number;
   fallback: number;
@@ -155,7 +157,7 @@ export function directDownload(plan: DirectGetPlan, fd: number, options: DirectD
         if (r.kind === 'complete' || r.kind === 'fallback' || r.kind === 'partial') counts[r.kind]++;
         if (r.kind === 'complete') thread.warm.add(plan.connKey);
         if (r.kind === 'complete') return resolve({ kind: 'complete', bytes: r.bytes!, digest: r.digest! });
-        if (r.kind === 'fallback') return resolve({ kind: 'fallback', reason: r.reason ?? 'refused', ...(r.status ? { status: r.status } : {}), ...(r.location ? { location: r.location } : {}) });
+        if (r.kind === 'fallback') return resolve({ kind: 'fallback', reason: r.reason ?? 'refused', ...(r.status ? { status: r.status } : {}), ...(r.location ? { location: r.location } : {}), ...(r.retryAfter ? { retryAfter: r.retryAfter } : {}), ...(r.code ? { code: r.code } : {}) });
         if (r.kind === 'partial') return resolve({ kind: 'partial', bytes: r.bytes ?? 0, reason: r.reason ?? 'cut', ...(r.code ? { code: r.code } : {}) });
         if (r.kind === 'aborted') return reject(signal.reason ?? new Error('aborted'));
         reject(Object.assign(new Error(r.message ?? 'download thread failed'), { code: r.code, bytes: r.bytes ?? 0 }));

@@ -7,6 +7,7 @@
 import { BLOB_REDIRECTS } from '../registry/client';
 import { directDownload } from '../registry/direct-download';
 import type { DirectOutcome } from '../registry/direct-download';
+import { isRetryableError, isRetryableStatus } from '../registry/retry';
 import type { BlobCache, BlobCacheProgress, BlobFetch, DirectBlobFetch } from '../store/blob-cache';
 import type { RegistryClient } from '../registry/client';
 import type { RepositoryRef } from '../registry/reference';
@@ -33,10 +34,22 @@ async function directFetch(client: RegistryClient, repo: RepositoryRef, desc: Pi
       planned.release();
     }
     // Blob storage behind a redirect (registries hand blobs to a CDN): followed on the threads too.
-    if (outcome.kind !== 'fallback' || !outcome.location || hops >= BLOB_REDIRECTS) return outcome;
+    if (outcome.kind !== 'fallback' || !outcome.location || hops >= BLOB_REDIRECTS) {
+      // The stream fetcher's next GET retries this one: it waits as the transport would (the slot given back first).
+      if (needsPause(outcome)) await planned.pause(outcome.kind === 'fallback' ? outcome.retryAfter : undefined, signal);
+      return outcome;
+    }
     planned = await client.directRedirect(planned, outcome.location, signal);
   }
   return null;
+}
+
+/** A cut body, a retryable status (408, 429, 5xx) or a retryable network error: not a 401, 404 or redirect. */
+function needsPause(outcome: DirectOutcome): boolean {
+  if (outcome.kind === 'partial') return true;
+  if (outcome.kind !== 'fallback') return false;
+  if (outcome.status) return isRetryableStatus(outcome.status);
+  return outcome.code !== undefined && isRetryableError(Object.assign(new Error(outcome.reason), { code: outcome.code }));
 }
 
 export function registrySourceBlobs(client: RegistryClient, repo: RepositoryRef, blobCache: () => Promise<BlobCache>): SourceBlobs {

@@ -481,6 +481,8 @@ class LocalBlobCache implements BlobCache {
       outcome = await direct(offset, fh.fd, signal, (written) => flight.emit({ digest, state: 'downloading', bytes: offset + written, total: size }));
     } catch (err) {
       if (signal.aborted) throw abortReason(signal);
+      // The fetcher's own refusal (a token refused while planning the GET) is the user's answer, not a file error.
+      if (err instanceof CacheError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       throw new CacheError('io', `cannot write ${partial}: ${code ?? (err as Error).message}`, { file: partial, ...(code ? { errno: code } : {}) });
     }
