@@ -44,6 +44,10 @@ describe('accessibility: axe-core finds no serious or critical violation on any 
     await page.getByTestId('tab-overview').click();
     await page.getByTestId('export-button').click();
     await page.getByRole('dialog').waitFor();
+    // While the preview loads, and once it has (a long one scrolls: it must stay reachable by keyboard).
+    const loading = await seriousViolations(page);
+    assert.equal(loading.length, 0, describeViolations(loading));
+    await page.locator('[data-testid="export-preview"][aria-busy="false"]').waitFor();
     const violations = await seriousViolations(page);
     await screenshot(page, 'a11y-export-dialog');
     await page.keyboard.press('Escape');

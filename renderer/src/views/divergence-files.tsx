@@ -50,7 +50,7 @@ export function DivergenceFiles({ a, b, leaf }: { a: string; b: string; leaf: nu
             {result.text.charAt(0).toUpperCase() + result.text.slice(1)}.
           </p>
           {result.paths.length > 0 && (
-            <ul className="divergence-paths" data-testid="divergence-paths">
+            <ul className="divergence-paths" data-testid="divergence-paths" tabIndex={0} aria-label="Files that changed">
               {result.paths.slice(0, SHOWN).map((p) => (
                 <li key={p}>
                   <code>{p}</code>

@@ -152,7 +152,8 @@ function formOfMediaType(mediaType: string): string {
 
 function PreviewPanel({ preview, loading, error, dropMissing }: { preview: ExportPreview | null; loading: boolean; error: string | null; dropMissing: boolean }) {
   return (
-    <div className="preview" data-testid="export-preview" aria-live="polite" aria-busy={loading}>
+    // Focusable: a long preview scrolls (max-height), and a keyboard user must be able to scroll it too.
+    <div className="preview" data-testid="export-preview" role="region" aria-label="Export preview" tabIndex={0} aria-live="polite" aria-busy={loading}>
       <div className="preview-title">
         Preview {loading && <span className="muted small">updating…</span>}
       </div>
@@ -482,7 +483,7 @@ function ProgressPanel({ job }: { job: ExportJob }) {
       {job.log.length > 0 && (
         <details className="log">
           <summary>Progress log ({job.log.length} lines)</summary>
-          <pre>{job.log.join('\n')}</pre>
+          <pre tabIndex={0} aria-label="Progress log">{job.log.join('\n')}</pre>
         </details>
       )}
       {finished?.ok && (

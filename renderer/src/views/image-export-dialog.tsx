@@ -351,7 +351,7 @@ function JobView({ job }: { job: ImageJob }) {
       </p>
       <LayerRows layers={progress?.layers ?? []} />
       {progress && progress.lines.length > 0 && (
-        <pre className="image-lines" data-testid="image-export-lines">
+        <pre className="image-lines" data-testid="image-export-lines" tabIndex={0} aria-label="Progress lines">
           {progress.lines.join('\n')}
         </pre>
       )}

@@ -46,7 +46,7 @@ function originNote(l: LayerProgress): string | null {
 
 export function LayerBars({ layers, running }: { layers: LayerProgress[]; running: boolean }) {
   return (
-    <ul className="layer-bars">
+    <ul className="layer-bars" tabIndex={0} aria-label="Layers">
       {layers.map((l, i) => {
         const note = originNote(l);
         const badge = badgeOf(l);

@@ -106,7 +106,7 @@ export function Orphans({ view }: { view: CacheView; cacheId: string }) {
             {exactBytes(step.preview.bytes)}), in <code className="wrap">{dir}</code>.
           </p>
           {step.preview.deleted.length > 0 && (
-            <ul className="gc-list">
+            <ul className="gc-list" tabIndex={0} aria-label="Blobs gc would delete">
               {step.preview.deleted.slice(0, 12).map((d) => (
                 <li key={d.digest}>
                   <code title={d.digest}>{short(d.digest, 20)}</code> <Bytes n={d.size} />
