@@ -11,7 +11,7 @@ import { EXPORT_ATTRS, parseExportAttrs } from '../../shared/export/options';
 import type { ExportProgress, ExportResult, LayerProgress } from '../../shared/export/types';
 import { shortDigest } from '../../shared/oci/digest';
 import { previewExport, runExport } from '../engine/export/exporter';
-import { parseRegistryDestination } from '../engine/export/registry-target';
+import { parseRegistryDestination, withDestinationAttributes } from '../engine/export/registry-target';
 import type { RegistryDestination } from '../engine/export/registry-target';
 import { exportPushWarnings } from '../engine/registry/push-warnings';
 import { formatReference } from '../engine/registry/reference';
@@ -90,6 +90,13 @@ export function parseExportArgs(args: string[]): ParsedExportArgs | string {
     if (!/^(true|false|)$/i.test(v)) return `registry.insecure: expected true or false, got ${JSON.stringify(v)}`;
     registry = { ...registry, insecure: registry.insecure || v === '' || v.toLowerCase() === 'true' };
   }
+  let merged: [string, string][];
+  try {
+    merged = withDestinationAttributes(attrs, registry);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  attrs.splice(0, attrs.length, ...merged);
   const { dest, tag } = registry
     ? { dest: formatReference({ registry: registry.reference.registry, repository: registry.reference.repository }), tag: registry.reference.tag ?? null }
     : splitDest(positional[1]);

@@ -12,7 +12,8 @@ import type { ExportOptions, ExportProgress } from '../../../shared/export/types
 import { RegistryClient } from '../registry/client';
 import { previewExport, resolveForExport, runExport } from './exporter';
 import type { ExportRun } from './exporter';
-import { parseRegistryDestination } from './registry-target';
+import { parseExportAttrs } from '../../../shared/export/options';
+import { parseRegistryDestination, withDestinationAttributes } from './registry-target';
 import type { RegistryDestination } from './registry-target';
 import type { OpenedSource } from '../sources/open-cache';
 
@@ -46,6 +47,14 @@ export function exportDestination(dest: string, options: ExportOptions): ExportD
     throw new CacheError('invalid-options', err.message, { ...err.details, field: 'dest' });
   }
   if (!registry) return { registry: null, options };
+  // Options written into `type=registry,…,key=value`, read like --opt; the same key set both ways must agree.
+  const fromDest = parseExportAttrs(withDestinationAttributes([], registry));
+  for (const [key, value] of Object.entries(fromDest) as [keyof ExportOptions, unknown][]) {
+    if (options[key] !== undefined && options[key] !== value) {
+      throw new CacheError('invalid-options', `${key} given twice: ${JSON.stringify(value)} in the destination and ${JSON.stringify(options[key])} in the options`, { field: 'dest' });
+    }
+  }
+  options = { ...options, ...fromDest };
   const tag = registry.reference.tag ?? 'latest';
   if (options.tag !== undefined && options.tag !== tag) {
     throw new CacheError('invalid-options', `two tags: "${tag}" after the destination and "${options.tag}" in --opt tag=`, { field: 'dest' });

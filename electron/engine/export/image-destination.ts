@@ -25,6 +25,7 @@ export function parseImageDestination(text: string): ImageDestinationSpec {
   else {
     // A registry, by the export's rule (an existing path is always local).
     const registry = parseRegistryDestination(rest);
+    if (registry?.attributes) bad(`${registry.attributes.map(([k]) => k).join(', ')}: cache export options, not read from an image destination (layer options go in --opt)`);
     if (registry) return { kind: 'registry', reference: registry.reference, insecure: registry.insecure };
   }
   if (rest === '') bad('needs a folder, docker-archive:FILE or a registry reference');

@@ -52,6 +52,11 @@ import { pool } from './lane-pool';
 export interface RegistryDestination {
   reference: Reference;
   insecure: boolean;
+  /**
+   * Export options written into BuildKit's `type=registry,ref=…,key=value` form (as in a copied
+   * `--cache-to`), read like `--opt key=value`; absent for a plain reference.
+   */
+  attributes?: [string, string][];
 }
 
 export interface RegistryTarget extends RegistryDestination {
@@ -84,7 +89,8 @@ export function parseRegistryDestination(text: string): RegistryDestination | nu
   if (/^type=/i.test(text.trim())) {
     const opt = parseRegistryCacheOption(text);
     if (opt.reference.digest) throw new CacheError('invalid-options', `${text}: a registry destination takes a tag, not a digest`, { field: 'ref' });
-    return { reference: opt.reference, insecure: opt.insecure };
+    const attributes = destinationAttributes(text, opt.attributes);
+    return { reference: opt.reference, insecure: opt.insecure, ...(attributes.length > 0 ? { attributes } : {}) };
   }
   if (existsSync(text) || /^[./~\\]/.test(text) || /^[A-Za-z]:[\\/]/.test(text)) return null;
   const slash = text.indexOf('/');
@@ -94,6 +100,40 @@ export function parseRegistryDestination(text: string): RegistryDestination | nu
   const reference = parseReference(text);
   if (reference.digest) throw new CacheError('invalid-options', `${text}: a registry destination takes a tag, not a digest`, { field: 'ref' });
   return { reference, insecure: false };
+}
+
+/**
+ * The export options of BuildKit's `--cache-to type=registry,…` form besides ref and
+ * registry.insecure (`image-manifest`, `oci-mediatypes`, `compression`…), to be read like `--opt`
+ * (the options parser refuses an unknown one by name). `mode=max` is what exporting an existing
+ * cache does anyway (every record it holds); any other mode is refused.
+ */
+function destinationAttributes(text: string, attributes: Readonly<Record<string, string>>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === 'mode') {
+      if (value.toLowerCase() === 'max') continue;
+      throw new CacheError('invalid-options', `${text}: mode=${value} is BuildKit's choice of records while building; an existing cache is exported whole (mode=max)`, { field: key });
+    }
+    out.push([key, value]);
+  }
+  return out;
+}
+
+/**
+ * `--opt`-style options with a registry destination's own attributes added: the same key in both
+ * places must say the same thing (else refused, naming both), as a tag does.
+ */
+export function withDestinationAttributes(attrs: ReadonlyArray<readonly [string, string]>, registry: RegistryDestination | null): [string, string][] {
+  const out = attrs.map(([k, v]) => [k, v] as [string, string]);
+  for (const [key, value] of registry?.attributes ?? []) {
+    const given = out.find(([k]) => k === key);
+    if (given && given[1] !== value) {
+      throw new CacheError('invalid-options', `${key} given twice: "${value}" in the destination and "${given[1]}" in --opt ${key}=`, { field: key });
+    }
+    if (!given) out.push([key, value]);
+  }
+  return out;
 }
 
 /** The exporter's pieces a registry push needs. */

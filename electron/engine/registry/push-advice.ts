@@ -69,9 +69,34 @@ export function explainRejection(err: CacheError, ctx: RejectionContext): CacheE
  */
 export function explainPushFailure(err: unknown, ctx: Omit<RejectionContext, 'status' | 'challenge'>): unknown {
   if (!(err instanceof CacheError) || err.details?.meaning !== undefined) return err;
+  const tls = certificateAdvice(err, ctx.repo.registry);
+  if (tls) return new CacheError(err.code, `${err.message}\n  meaning: ${tls.meaning}\n  fix: ${tls.fix}`, { ...err.details, ...tls });
   const status = err.details?.status;
   if (typeof status !== 'number' || status < 400) return err;
   // The client notes a Bearer challenge's insufficient_scope in the message (client.ts answerError).
   const challenge = /insufficient_scope/i.test(err.message) ? 'error="insufficient_scope"' : undefined;
   return explainRejection(err, { ...ctx, status, challenge });
+}
+
+/** Node's codes for a server certificate that cannot be verified. */
+const CERTIFICATE_ERRNOS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A push that never reached the registry because its certificate is not trusted: the two ways docker and BuildKit offer. */
+function certificateAdvice(err: CacheError, registry: string): { meaning: string; fix: string } | null {
+  const errno = err.details?.errno;
+  if (typeof errno !== 'string' || !CERTIFICATE_ERRNOS.has(errno)) return null;
+  return {
+    meaning: `the TLS certificate of ${registry} is not trusted here (${errno}), so nothing was sent to it`,
+    fix: `trust its CA (put it in ~/.docker/certs.d/${registry}/ca.crt), or, for a registry you control, export with registry.insecure=true (type=registry,ref=${registry}/…,registry.insecure=true, or the dialog's insecure toggle)`,
+  };
 }

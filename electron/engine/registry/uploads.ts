@@ -5,8 +5,9 @@
  * always continues from the newest `Location` (distribution 2.8 signs the offset into it); after a
  * dropped connection or a failed PATCH it asks the registry where the upload stands (GET → `Range`)
  * and goes on from there; a 413 halves the chunk; ECR's 201 on PATCH is taken as 202. With a
- * `stateDir`, the newest Location and offset are kept on disk (written atomically) after every
- * chunk, so a killed process resumes the blob; a forgotten upload (404) or a stale Location (416)
+ * `stateDir`, the newest Location and offset (and the registry's OCI-Chunk-Min-Length, which only
+ * the POST announces) are kept on disk (written atomically) after every chunk, so a killed process
+ * resumes the blob; a forgotten upload (404) or a stale Location (416)
  * starts that blob over. A PUT whose answer was lost is checked with HEAD first: the blob may have
  * landed. 404 or 416 on a PATCH or PUT is asked about (GET), never taken as the end of the push.
  *
@@ -196,13 +197,18 @@ interface SavedUpload {
   location: string;
   offset: number;
   size: number;
+  /** The session's OCI-Chunk-Min-Length: announced on the POST only, which a resumed run never sees. */
+  minChunk?: number | null;
 }
 
 async function loadState(file: string | null, size: number): Promise<SavedUpload | null> {
   if (!file) return null;
   try {
     const v = JSON.parse(await readFile(file, 'utf8')) as Partial<SavedUpload>;
-    if (typeof v.location === 'string' && typeof v.offset === 'number' && v.size === size && v.offset >= 0 && v.offset <= size) return v as SavedUpload;
+    if (typeof v.location === 'string' && typeof v.offset === 'number' && v.size === size && v.offset >= 0 && v.offset <= size) {
+      const minChunk = Number.isSafeInteger(v.minChunk) && (v.minChunk as number) > 0 ? (v.minChunk as number) : null;
+      return { location: v.location, offset: v.offset, size: v.size, minChunk };
+    }
   } catch {
     /* absent or unreadable: start over */
   }
@@ -279,7 +285,7 @@ async function startUpload(client: RegistryClient, repo: RepositoryRef, signal?:
 }
 
 /** GET the upload URL: bytes held, or null when the registry forgot the upload or refuses this Location (404, 416…). */
-async function uploadStatus(client: RegistryClient, repo: RepositoryRef, location: string, signal?: AbortSignal): Promise<{ offset: number; location: string } | null> {
+async function uploadStatus(client: RegistryClient, repo: RepositoryRef, location: string, signal?: AbortSignal): Promise<{ offset: number; location: string; minChunk: number | null } | null> {
   let res: TransportResponse;
   try {
     res = await client.uploadRequest(repo.registry, location, { method: 'GET', scopes: pushScopes(repo.repository), signal, action: `GET upload status on ${repo.registry}/${repo.repository}` });
@@ -291,7 +297,7 @@ async function uploadStatus(client: RegistryClient, repo: RepositoryRef, locatio
   if (res.status !== 204 && res.status !== 200) return null;
   const held = rangeEnd(headerValue(res.headers.range)) ?? 0;
   const loc = headerValue(res.headers.location);
-  return { offset: held, location: loc ? new URL(loc, res.url).href : location };
+  return { offset: held, location: loc ? new URL(loc, res.url).href : location, minChunk: minChunkOf(res) };
 }
 
 function withDigest(location: string, digest: string): string {
@@ -402,6 +408,8 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
     if (status && status.offset <= desc.size) {
       location = status.location;
       offset = status.offset;
+      // The minimum came with the POST of the run that opened the session.
+      minChunk = saved.minChunk ?? status.minChunk;
       resumedFrom = offset;
       options.onState?.('resumed', offset);
     } else await dropState(stateFile);
@@ -542,7 +550,7 @@ export async function pushBlob(client: RegistryClient, repo: RepositoryRef, desc
             const before = offset;
             offset = held ?? offset + len;
             options.onProgress?.(offset);
-            await saveState(stateFile, { location, offset, size: desc.size });
+            await saveState(stateFile, { location, offset, size: desc.size, minChunk });
             if (offset > before) stalls = 0;
             else if (++stalls > MAX_STALLS) throw new CacheError('io', `${what}: the registry's Range stopped advancing at ${offset} bytes`, { host: repo.registry });
             continue;
