@@ -24,9 +24,10 @@ import { printHelp, wantsHelp } from './help';
 import type { CommandIo } from './io';
 import { REGISTRY_CONCURRENCY_HELP, takeRegistryConcurrency } from './registry-concurrency-option';
 
-const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] | HOST[:PORT]/REPO[:TAG] | type=registry,ref=…[,registry.insecure=true] [--opt key=value]… [--registry-concurrency N] [--json]
+const USAGE = `usage: cachescope export <source> <dest-dir>[:tag] | HOST[:PORT]/REPO[:TAG] | type=registry,ref=…[,registry.insecure=true][,key=value…] [--opt key=value]… [--registry-concurrency N] [--json]
 options (BuildKit's): ${EXPORT_ATTRS.join(', ')}
   e.g. --opt compression=zstd --opt force-compression=true --opt image-manifest=false
+  (in a pasted --cache-to type=registry,ref=…,key=value string they are read the same way)
 the source may be a registry cache (e.g. registry.example:5000/repo:tag): its layers download in
 parallel into the per-user blob cache (a killed pull resumes there) and are verified on the way;
 every blob is verified before it is linked or copied (verify=false opts out, verify=true ignores
