@@ -6,8 +6,6 @@
  * size and no speed; pushed again, every bar is `exists`, full, with its size.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateCache } from '../../scripts/cache-generator/generate';
@@ -15,6 +13,8 @@ import { startProxy, startRegistry } from '../helpers/registry/index';
 import type { CountingProxy, FaultFn, RunningRegistry } from '../helpers/registry/index';
 import { openSession, screenshot } from './browser';
 import type { Session } from './browser';
+import { isolateUserDirs } from './user-dirs';
+import type { UserDirs } from './user-dirs';
 
 const MiB = 1 << 20;
 
@@ -33,15 +33,12 @@ describe('registry export bars: bytes and speed (Chromium, real registry)', () =
   let s: Session;
   let registry: RunningRegistry;
   let proxy: CountingProxy;
-  let tmp: string;
+  let dirs: UserDirs | undefined;
   let source: string;
-  const saved = { DOCKER_CONFIG: process.env.DOCKER_CONFIG, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME };
 
   before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'cachescope-e2e-audit10-bars-'));
-    process.env.DOCKER_CONFIG = join(tmp, 'docker');
-    process.env.XDG_CACHE_HOME = join(tmp, 'xdg-cache');
-    source = join(tmp, 'big');
+    dirs = await isolateUserDirs('audit10-bars');
+    source = join(dirs.tmp, 'big');
     await generateCache(source, { seed: 'audit10-bars', stages: 1, layersPerStage: 1, layers: 2, baseLayers: 1, layerBytes: 24 * MiB, compression: 'gzip', form: 'image-manifest', withBlobs: true, tag: 'latest' });
     registry = await startRegistry();
     proxy = await startProxy(registry, { faults: slowUploads });
@@ -53,11 +50,7 @@ describe('registry export bars: bytes and speed (Chromium, real registry)', () =
     await s?.close();
     await proxy?.stop();
     await registry?.stop();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await dirs?.restore();
   });
 
   const pushTo = async (ref: string) => {

@@ -6,18 +6,14 @@
  * the manifest's media type, with exactly the bytes the registry then serves under that tag.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ExportOptions } from '../../../shared/export/types';
 import { runExport } from '../../../electron/engine/export/exporter';
 import { parseRegistryDestination } from '../../../electron/engine/export/registry-target';
-import { RegistryClient } from '../../../electron/engine/registry/client';
 import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { FIXTURES } from '../../helpers/fixtures';
-import { startProxy, startRegistry } from '../../helpers/registry/index';
-import type { CountingProxy, RunningRegistry } from '../../helpers/registry/index';
+import { registrySuite } from '../../helpers/registry/suite';
 
 const FORMS: { form: string; mediaType: string; options: ExportOptions }[] = [
   { form: 'image-manifest-gzip', mediaType: 'application/vnd.oci.image.manifest.v1+json', options: { 'image-manifest': true, 'oci-mediatypes': true } },
@@ -26,32 +22,15 @@ const FORMS: { form: string; mediaType: string; options: ExportOptions }[] = [
 ];
 
 describe('push order on the wire', () => {
-  let registry: RunningRegistry;
-  let proxy: CountingProxy;
-  let tmp: string;
-  let client: RegistryClient;
-
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'cachescope-audit10-order-'));
-    process.env.CACHESCOPE_CACHE_DIR = join(tmp, 'process-cache');
-    registry = await startRegistry();
-    proxy = await startProxy(registry);
-    client = new RegistryClient({ env: {} });
-  });
-  after(async () => {
-    client?.close();
-    await proxy?.stop();
-    await registry?.stop();
-    await rm(tmp, { recursive: true, force: true });
-  });
+  const reg = registrySuite('audit10-order', { processCacheDir: true });
 
   for (const { form, mediaType, options } of FORMS) {
     it(`${form}: layers, then the config, then the manifest by tag as ${mediaType}`, async () => {
       const src = await openCacheSource(join(FIXTURES, `buildkit-v0.24-${form}`));
-      proxy.clear();
-      const result = await runExport({ opened: src, dest: 'unused', options: { ...options, tag: 'order' }, registry: { ...parseRegistryDestination(`${proxy.host}/audit10/${form}:order`)!, client, stateDir: join(tmp, 'uploads'), historyFile: null }, verifyMemo: null });
+      reg.proxy.clear();
+      const result = await runExport({ opened: src, dest: 'unused', options: { ...options, tag: 'order' }, registry: { ...parseRegistryDestination(`${reg.proxy.host}/audit10/${form}:order`)!, client: reg.client, stateDir: join(reg.tmp, 'uploads'), historyFile: null }, verifyMemo: null });
       assert.equal(result.descriptor!.mediaType, mediaType);
-      const reqs = [...proxy.requests()].sort((a, b) => a.index - b.index);
+      const reqs = [...reg.proxy.requests()].sort((a, b) => a.index - b.index);
       const committed = (digest: string) => reqs.findIndex((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/') && decodeURIComponent(r.path).includes(`digest=${digest}`) && r.status === 201);
       const configAt = committed(result.config!);
       assert.ok(configAt >= 0, 'the config was uploaded');
@@ -71,7 +50,7 @@ describe('push order on the wire', () => {
       assert.equal(put.path, `/v2/audit10/${form}/manifests/order`, 'by tag, not by digest');
       assert.equal(put.contentType, mediaType);
       assert.equal(put.status, 201);
-      const got = await client.getManifest(`${proxy.host}/audit10/${form}:order`);
+      const got = await reg.client.getManifest(`${reg.proxy.host}/audit10/${form}:order`);
       assert.equal(got.digest, result.descriptor!.digest);
       assert.equal(got.mediaType, mediaType);
       assert.equal(put.bytesIn, got.bytes.length);

@@ -5,19 +5,16 @@
  * never a token of the repository pushed before, and a mount's token holds only pull on the source.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ExportProgress } from '../../../shared/export/types';
 import { runExport } from '../../../electron/engine/export/exporter';
 import { parseRegistryDestination } from '../../../electron/engine/export/registry-target';
-import { RegistryClient } from '../../../electron/engine/registry/client';
 import { StaticCredentialStore } from '../../../electron/engine/registry/credentials';
 import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { FIXTURES } from '../../helpers/fixtures';
-import { startProxy, startRegistry } from '../../helpers/registry/index';
-import type { CountingProxy, ProxyRequest, RunningRegistry } from '../../helpers/registry/index';
+import { registrySuite } from '../../helpers/registry/suite';
+import type { ProxyRequest } from '../../helpers/registry/index';
 
 interface Access {
   type: string;
@@ -40,38 +37,25 @@ function repoOf(path: string): string | null {
 }
 
 describe('push token scopes on the wire', () => {
-  let registry: RunningRegistry;
-  let proxy: CountingProxy;
-  let tmp: string;
-  let client: RegistryClient;
-
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'cachescope-audit10-scopes-'));
-    process.env.CACHESCOPE_CACHE_DIR = join(tmp, 'process-cache');
-    registry = await startRegistry({ auth: 'token', users: { alice: 'alice-secret' }, tokenOptions: { grants: [{ account: 'alice', repository: 'team/*', actions: ['pull', 'push'] }] } });
-    proxy = await startProxy(registry);
-    client = new RegistryClient({ env: {}, credentials: new StaticCredentialStore({ [proxy.host]: { username: 'alice', password: 'alice-secret' } }) });
-  });
-  after(async () => {
-    client?.close();
-    await proxy?.stop();
-    await registry?.stop();
-    await rm(tmp, { recursive: true, force: true });
+  const reg = registrySuite('audit10-scopes', {
+    processCacheDir: true,
+    registry: { auth: 'token', users: { alice: 'alice-secret' }, tokenOptions: { grants: [{ account: 'alice', repository: 'team/*', actions: ['pull', 'push'] }] } },
+    client: (proxy) => ({ env: {}, credentials: new StaticCredentialStore({ [proxy.host]: { username: 'alice', password: 'alice-secret' } }) }),
   });
 
   const push = async (repo: string, historyFile: string | null) => {
     const src = await openCacheSource(join(FIXTURES, 'buildkit-v0.24-image-manifest-gzip'));
     const events: ExportProgress[] = [];
-    await runExport({ opened: src, dest: 'unused', options: { tag: 't' }, registry: { ...parseRegistryDestination(`${proxy.host}/${repo}:t`)!, client, stateDir: join(tmp, 'uploads'), historyFile }, onProgress: (p) => events.push(p), verifyMemo: null });
+    await runExport({ opened: src, dest: 'unused', options: { tag: 't' }, registry: { ...parseRegistryDestination(`${reg.proxy.host}/${repo}:t`)!, client: reg.client, stateDir: join(reg.tmp, 'uploads'), historyFile }, onProgress: (p) => events.push(p), verifyMemo: null });
     return (events.at(-1)?.layers ?? []).map((l) => l.state);
   };
 
   it('each repository pushed in turn by one client gets its own token; writes carry push on that repository only', async () => {
     for (const repo of ['team/a', 'team/c']) {
-      proxy.clear();
+      reg.proxy.clear();
       const states = await push(repo, null);
       assert.ok(states.length > 0 && states.every((s) => s === 'done'), `${repo}: ${states.join(',')}`);
-      const authed = proxy.requests().filter((r) => repoOf(r.path) && tokenAccess(r));
+      const authed = reg.proxy.requests().filter((r) => repoOf(r.path) && tokenAccess(r));
       assert.ok(authed.length > 0);
       for (const r of authed) {
         const access = tokenAccess(r)!;
@@ -83,12 +67,12 @@ describe('push token scopes on the wire', () => {
   });
 
   it('a mount from the repository pushed before: its token holds pull (only) on the source, pull,push on the target', async () => {
-    const historyFile = join(tmp, 'history.json');
+    const historyFile = join(reg.tmp, 'history.json');
     await push('team/a', historyFile);
-    proxy.clear();
+    reg.proxy.clear();
     const states = await push('team/b', historyFile);
     assert.ok(states.length > 0 && states.every((s) => s === 'mounted'), states.join(','));
-    const mounts = proxy.requests().filter((r) => r.method === 'POST' && /[?&]mount=/.test(r.path) && tokenAccess(r));
+    const mounts = reg.proxy.requests().filter((r) => r.method === 'POST' && /[?&]mount=/.test(r.path) && tokenAccess(r));
     assert.ok(mounts.length > 0);
     for (const r of mounts) {
       const access = tokenAccess(r)!;
@@ -96,7 +80,7 @@ describe('push token scopes on the wire', () => {
       assert.deepEqual(byName, { 'team/b': ['pull', 'push'], 'team/a': ['pull'] }, `${r.path}: ${JSON.stringify(access)}`);
     }
     // Nothing else sent to team/b carries the source's scope.
-    for (const r of proxy.requests().filter((q) => repoOf(q.path) === 'team/b' && !/[?&]mount=/.test(q.path) && tokenAccess(q))) {
+    for (const r of reg.proxy.requests().filter((q) => repoOf(q.path) === 'team/b' && !/[?&]mount=/.test(q.path) && tokenAccess(q))) {
       assert.ok(tokenAccess(r)!.every((a) => a.name === 'team/b' || (a.name === 'team/a' && a.actions.join() === 'pull')), `${r.method} ${r.path}: ${JSON.stringify(tokenAccess(r))}`);
     }
   });

@@ -6,18 +6,14 @@
  * layer (HEAD, `exists`) without reading or converting the source again into new bytes.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ExportOptions, ExportProgress } from '../../../shared/export/types';
 import { runExport } from '../../../electron/engine/export/exporter';
 import { parseRegistryDestination } from '../../../electron/engine/export/registry-target';
-import { RegistryClient } from '../../../electron/engine/registry/client';
 import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { FIXTURES } from '../../helpers/fixtures';
-import { startProxy, startRegistry } from '../../helpers/registry/index';
-import type { CountingProxy, RunningRegistry } from '../../helpers/registry/index';
+import { registrySuite } from '../../helpers/registry/suite';
 
 const CASES: { name: string; fixture: string; options: ExportOptions }[] = [
   { name: 'zstd forced, level 3, image-manifest', fixture: 'buildkit-v0.24-image-manifest-gzip', options: { 'image-manifest': true, 'oci-mediatypes': true, compression: 'zstd', 'compression-level': 3, 'force-compression': true } },
@@ -31,53 +27,36 @@ function lines(events: ExportProgress[]): string[] {
 }
 
 describe('a registry target does what the local export does', () => {
-  let registry: RunningRegistry;
-  let proxy: CountingProxy;
-  let tmp: string;
-  let client: RegistryClient;
+  const reg = registrySuite('audit10-same', { processCacheDir: true });
 
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'cachescope-audit10-same-'));
-    process.env.CACHESCOPE_CACHE_DIR = join(tmp, 'process-cache');
-    registry = await startRegistry();
-    proxy = await startProxy(registry);
-    client = new RegistryClient({ env: {} });
-  });
-  after(async () => {
-    client?.close();
-    await proxy?.stop();
-    await registry?.stop();
-    await rm(tmp, { recursive: true, force: true });
-  });
-
-  const target = (ref: string) => ({ ...parseRegistryDestination(ref)!, client, stateDir: join(tmp, 'uploads'), historyFile: null });
+  const target = (ref: string) => ({ ...parseRegistryDestination(ref)!, client: reg.client, stateDir: join(reg.tmp, 'uploads'), historyFile: null });
 
   for (const [i, c] of CASES.entries()) {
     it(`${c.name}: the same descriptor and progress lines as the local export; a re-export finds every blob`, async () => {
       const src = await openCacheSource(join(FIXTURES, c.fixture));
       const options = { ...c.options, tag: 'same' };
       const localEvents: ExportProgress[] = [];
-      const local = await runExport({ opened: src, dest: join(tmp, `local-${i}`), options, onProgress: (p) => localEvents.push(p), verifyMemo: null });
+      const local = await runExport({ opened: src, dest: join(reg.tmp, `local-${i}`), options, onProgress: (p) => localEvents.push(p), verifyMemo: null });
       assert.ok(local.counts.converted > 0, 'the options convert layers');
       const pushEvents: ExportProgress[] = [];
-      const ref = `${proxy.host}/audit10/same-${i}:same`;
+      const ref = `${reg.proxy.host}/audit10/same-${i}:same`;
       const pushed = await runExport({ opened: src, dest: 'unused', options, registry: target(ref), onProgress: (p) => pushEvents.push(p), verifyMemo: null });
       assert.deepEqual(pushed.descriptor, local.descriptor);
       assert.equal(pushed.config, local.config);
       assert.deepEqual(lines(pushEvents), lines(localEvents));
       assert.equal(pushed.counts.converted, local.counts.converted);
-      const manifest = await client.getManifest(ref);
+      const manifest = await reg.client.getManifest(ref);
       assert.equal(manifest.digest, local.descriptor!.digest);
       assert.equal(manifest.mediaType, local.descriptor!.mediaType);
 
       // Again: the converted blobs are there, so every layer ends `exists` and no blob byte goes up.
-      proxy.clear();
+      reg.proxy.clear();
       const again: ExportProgress[] = [];
       const second = await runExport({ opened: src, dest: 'unused', options, registry: target(ref), onProgress: (p) => again.push(p), verifyMemo: null });
       assert.deepEqual(second.descriptor, local.descriptor);
       const states = (again.at(-1)?.layers ?? []).map((l) => l.state);
       assert.ok(states.length > 0 && states.every((s) => s === 'exists'), `final states: ${states.join(',')}`);
-      const sent = proxy.requests().filter((r) => r.path.includes('/blobs/')).reduce((n, r) => n + r.bytesIn, 0);
+      const sent = reg.proxy.requests().filter((r) => r.path.includes('/blobs/')).reduce((n, r) => n + r.bytesIn, 0);
       assert.equal(sent, 0, 'no blob bytes on a re-export');
     });
   }

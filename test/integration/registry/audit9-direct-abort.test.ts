@@ -7,11 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { directDownloadCounts } from '../../../electron/engine/registry/direct-download';
 import { StaticCredentialStore } from '../../../electron/engine/registry/credentials';
 import { openCacheSource } from '../../../electron/engine/sources/open-cache';
@@ -19,46 +18,39 @@ import { createRegistryAccess } from '../../../electron/engine/sources/registry-
 import type { RegistryAccess } from '../../../electron/engine/sources/registry-source';
 import type { SourceBlobProgress } from '../../../electron/engine/sources/source-blobs';
 import { generateCache } from '../../../scripts/cache-generator/generate';
-import { pushFixture, startProxy, startRegistry } from '../../helpers/registry/index';
-import type { CountingProxy, RunningRegistry } from '../../helpers/registry/index';
+import { pushFixture } from '../../helpers/registry/index';
+import { registrySuite } from '../../helpers/registry/suite';
 
 const MiB = 1 << 20;
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 describe('cancelling a layer download on a thread (distribution 2.8, htpasswd, fault proxy)', () => {
-  let registry: RunningRegistry;
-  let proxy: CountingProxy;
-  let tmp: string;
   let layer: { digest: string; size: number };
   let access: RegistryAccess | undefined;
-
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'cachescope-audit9-abort-'));
-    registry = await startRegistry({ auth: 'htpasswd' });
-    proxy = await startProxy(registry);
-    const src = join(tmp, 'src');
-    const gen = await generateCache(src, { seed: 'audit9-abort', stages: 1, layersPerStage: 1, layers: 2, baseLayers: 1, layerBytes: 2 * MiB, compression: 'gzip', form: 'image-manifest', withBlobs: true, tag: 'latest' });
-    const big = (gen.layerDescriptors as { digest: string; size: number }[]).filter((d) => d.size > 1 * MiB);
-    assert.ok(big.length >= 1);
-    layer = { digest: big[0].digest, size: big[0].size };
-    await pushFixture(registry, src, 'audit/abort:main');
-  });
-  after(async () => {
-    access?.close();
-    await proxy?.stop();
-    await registry?.stop();
-    await rm(tmp, { recursive: true, force: true });
+  // Registered first, so the access closes before the registry and proxy stop.
+  after(() => access?.close());
+  const reg = registrySuite('audit9-abort', {
+    registry: { auth: 'htpasswd' },
+    client: false,
+    setup: async ({ registry, tmp }) => {
+      const src = join(tmp, 'src');
+      const gen = await generateCache(src, { seed: 'audit9-abort', stages: 1, layersPerStage: 1, layers: 2, baseLayers: 1, layerBytes: 2 * MiB, compression: 'gzip', form: 'image-manifest', withBlobs: true, tag: 'latest' });
+      const big = (gen.layerDescriptors as { digest: string; size: number }[]).filter((d) => d.size > 1 * MiB);
+      assert.ok(big.length >= 1);
+      layer = { digest: big[0].digest, size: big[0].size };
+      await pushFixture(registry, src, 'audit/abort:main');
+    },
   });
 
   it('aborts mid-body with the caller’s reason, commits nothing, then resumes with Range and ends done, then cached', async () => {
-    const [user, password] = Object.entries(registry.users)[0];
-    const cacheRoot = join(tmp, 'cache');
-    access = createRegistryAccess({ blobCache: { root: cacheRoot }, client: { credentials: new StaticCredentialStore({ [proxy.host]: { username: user, password } }), idleTimeoutMs: 120_000 } });
-    const opened = await openCacheSource(`${proxy.host}/audit/abort:main`, { registry: access });
+    const [user, password] = Object.entries(reg.registry.users)[0];
+    const cacheRoot = join(reg.tmp, 'cache');
+    access = createRegistryAccess({ blobCache: { root: cacheRoot }, client: { credentials: new StaticCredentialStore({ [reg.proxy.host]: { username: user, password } }), idleTimeoutMs: 120_000 } });
+    const opened = await openCacheSource(`${reg.proxy.host}/audit/abort:main`, { registry: access });
     const cut = 300_000;
     // The body stops after `cut` bytes and stays open: only the abort can end this download.
-    proxy.setFaults([{ method: 'GET', path: layer.digest, fault: { kind: 'stall', ms: 60_000, afterBytes: cut } }]);
-    proxy.clear();
+    reg.proxy.setFaults([{ method: 'GET', path: layer.digest, fault: { kind: 'stall', ms: 60_000, afterBytes: cut } }]);
+    reg.proxy.clear();
     const before = directDownloadCounts();
     const controller = new AbortController();
     const reason = new Error('audit9: the user cancelled');
@@ -77,8 +69,8 @@ describe('cancelling a layer download on a thread (distribution 2.8, htpasswd, f
     const committed = (await readdir(join(cacheRoot), { recursive: true })).filter((n) => n.endsWith(layer.digest.slice(7)));
     assert.deepEqual(committed, [], 'nothing committed for the cancelled blob');
 
-    proxy.setFaults(undefined);
-    proxy.clear();
+    reg.proxy.setFaults(undefined);
+    reg.proxy.clear();
     const states: SourceBlobProgress['state'][] = [];
     const resumed = directDownloadCounts();
     const file = await opened.blobs.get(layer, { onProgress: (p) => states.push(p.state) });
@@ -86,7 +78,7 @@ describe('cancelling a layer download on a thread (distribution 2.8, htpasswd, f
     assert.equal(file.outcome, 'downloaded');
     assert.equal(directDownloadCounts().complete, resumed.complete + 1, 'the resume ran on a thread');
     await file.release();
-    const gets = proxy.requests().filter((q) => q.method === 'GET' && q.path.endsWith(layer.digest));
+    const gets = reg.proxy.requests().filter((q) => q.method === 'GET' && q.path.endsWith(layer.digest));
     assert.equal(gets.length, 1);
     assert.equal(gets[0].range, `bytes=${kept}-`, 'resumed from the kept bytes');
     assert.equal(gets[0].bytesOut, layer.size - kept, 'only the rest crossed the wire');

@@ -8,43 +8,34 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { directDownloadCounts } from '../../../electron/engine/registry/direct-download';
 import { StaticCredentialStore } from '../../../electron/engine/registry/credentials';
 import { openCacheSource } from '../../../electron/engine/sources/open-cache';
 import { createRegistryAccess } from '../../../electron/engine/sources/registry-source';
 import { generateCache } from '../../../scripts/cache-generator/generate';
-import { pushFixture, startProxy, startRegistry } from '../../helpers/registry/index';
-import type { CountingProxy, Fault, RunningRegistry } from '../../helpers/registry/index';
+import { pushFixture } from '../../helpers/registry/index';
+import type { Fault } from '../../helpers/registry/index';
+import { registrySuite } from '../../helpers/registry/suite';
 
 const MiB = 1 << 20;
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 describe('the wait before asking again after a thread’s GET failed (distribution 2.8, fault proxy)', () => {
-  let registry: RunningRegistry;
-  let proxy: CountingProxy;
-  let tmp: string;
   let layer: { digest: string; size: number };
   let run = 0;
-
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'cachescope-audit9-backoff-'));
-    registry = await startRegistry();
-    proxy = await startProxy(registry);
-    const src = join(tmp, 'src');
-    const gen = await generateCache(src, { seed: 'audit9-backoff', stages: 1, layersPerStage: 1, layers: 2, baseLayers: 1, layerBytes: 1 * MiB, compression: 'gzip', form: 'image-manifest', withBlobs: true, tag: 'latest' });
-    const big = (gen.layerDescriptors as { digest: string; size: number }[]).filter((d) => d.size > 256 * 1024);
-    assert.ok(big.length >= 1);
-    layer = { digest: big[0].digest, size: big[0].size };
-    await pushFixture(registry, src, 'audit/backoff:main');
-  });
-  after(async () => {
-    await proxy?.stop();
-    await registry?.stop();
-    await rm(tmp, { recursive: true, force: true });
+  const reg = registrySuite('audit9-backoff', {
+    client: false,
+    setup: async ({ registry, tmp }) => {
+      const src = join(tmp, 'src');
+      const gen = await generateCache(src, { seed: 'audit9-backoff', stages: 1, layersPerStage: 1, layers: 2, baseLayers: 1, layerBytes: 1 * MiB, compression: 'gzip', form: 'image-manifest', withBlobs: true, tag: 'latest' });
+      const big = (gen.layerDescriptors as { digest: string; size: number }[]).filter((d) => d.size > 256 * 1024);
+      assert.ok(big.length >= 1);
+      layer = { digest: big[0].digest, size: big[0].size };
+      await pushFixture(registry, src, 'audit/backoff:main');
+    },
   });
 
   /**
@@ -53,19 +44,19 @@ describe('the wait before asking again after a thread’s GET failed (distributi
    */
   async function waitsAround(fault: Fault): Promise<{ waits: { ms: number; getsBefore: number }[]; direct: { fallback: number; partial: number } }> {
     const waits: { ms: number; getsBefore: number }[] = [];
-    const layerGets = () => proxy.requests().filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest)).length;
+    const layerGets = () => reg.proxy.requests().filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest)).length;
     const access = createRegistryAccess({
-      blobCache: { root: join(tmp, `cache-${run++}`) },
+      blobCache: { root: join(reg.tmp, `cache-${run++}`) },
       client: {
         credentials: new StaticCredentialStore(),
         clock: { now: () => Date.now(), random: () => 0.5, sleep: async (ms: number) => void waits.push({ ms, getsBefore: layerGets() }) },
       },
     });
     try {
-      const opened = await openCacheSource(`${proxy.host}/audit/backoff:main`, { registry: access });
-      proxy.clear();
+      const opened = await openCacheSource(`${reg.proxy.host}/audit/backoff:main`, { registry: access });
+      reg.proxy.clear();
       waits.length = 0;
-      proxy.setFaults([{ method: 'GET', path: layer.digest, fault }]);
+      reg.proxy.setFaults([{ method: 'GET', path: layer.digest, fault }]);
       const before = directDownloadCounts();
       const file = await opened.blobs.get(layer);
       assert.equal(sha(await readFile(file.path)), layer.digest);
@@ -74,7 +65,7 @@ describe('the wait before asking again after a thread’s GET failed (distributi
       assert.equal(layerGets(), 2, 'the faulted GET, then one more');
       return { waits, direct: { fallback: now.fallback - before.fallback, partial: now.partial - before.partial } };
     } finally {
-      proxy.setFaults(undefined);
+      reg.proxy.setFaults(undefined);
       access.close();
     }
   }

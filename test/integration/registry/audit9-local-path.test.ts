@@ -6,55 +6,45 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import { FIXTURES, REPO } from '../../helpers/fixtures';
 import { writableCopy } from '../../helpers/layout-copy';
-import { pushFixture, startProxy, startRegistry } from '../../helpers/registry/index';
-import type { CountingProxy, RunningRegistry } from '../../helpers/registry/index';
+import { pushFixture } from '../../helpers/registry/index';
+import { registrySuite } from '../../helpers/registry/suite';
 
 const exec = promisify(execFile);
 const BIN = join(REPO, 'bin', 'cachescope.mjs');
 const LAYOUT = join(FIXTURES, 'buildkit-v0.24-image-manifest-gzip');
 
-let registry: RunningRegistry;
-let proxy: CountingProxy;
-let work: string;
-
-before(async () => {
-  registry = await startRegistry();
-  proxy = await startProxy(registry);
-  work = await mkdtemp(join(tmpdir(), 'cachescope-audit9-local-'));
-  await pushFixture(registry, LAYOUT, 'audit/local:tag');
-});
-after(async () => {
-  await proxy?.stop();
-  await registry?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+const reg = registrySuite('audit9-local', {
+  client: false,
+  setup: async (s) => {
+    await pushFixture(s.registry, LAYOUT, 'audit/local:tag');
+  },
 });
 
 async function cli(cwd: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return exec(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, CACHESCOPE_CACHE_DIR: join(work, 'cache'), DOCKER_CONFIG: join(work, 'docker') } });
+  return exec(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, CACHESCOPE_CACHE_DIR: join(reg.tmp, 'cache'), DOCKER_CONFIG: join(reg.tmp, 'docker') } });
 }
 
 it('a folder named like the reference is opened and exported, and the registry gets no request', async () => {
-  const ref = `${proxy.host}/audit/local:tag`;
-  const shadow = join(work, 'shadow');
-  await mkdir(join(shadow, proxy.host, 'audit'), { recursive: true });
+  const ref = `${reg.proxy.host}/audit/local:tag`;
+  const shadow = join(reg.tmp, 'shadow');
+  await mkdir(join(shadow, reg.proxy.host, 'audit'), { recursive: true });
   await writableCopy(LAYOUT, join(shadow, ref));
-  proxy.clear();
+  reg.proxy.clear();
   const local = JSON.parse((await cli(shadow, 'inspect', ref, '--json')).stdout) as { blobLocation?: string };
   assert.notEqual(local.blobLocation, 'registry');
-  await cli(shadow, 'export', ref, join(work, 'out'), '--json');
-  assert.deepEqual(proxy.requests(), [], 'nothing reached the registry');
+  await cli(shadow, 'export', ref, join(reg.tmp, 'out'), '--json');
+  assert.deepEqual(reg.proxy.requests(), [], 'nothing reached the registry');
 
   // The control: the same string where no such folder exists is the registry cache.
-  const elsewhere = join(work, 'elsewhere');
+  const elsewhere = join(reg.tmp, 'elsewhere');
   await mkdir(elsewhere);
   const remote = JSON.parse((await cli(elsewhere, 'inspect', ref, '--json')).stdout) as { blobLocation?: string };
   assert.equal(remote.blobLocation, 'registry');
-  assert.ok(proxy.requests().some((r) => r.path === '/v2/audit/local/manifests/tag'));
+  assert.ok(reg.proxy.requests().some((r) => r.path === '/v2/audit/local/manifests/tag'));
 });
