@@ -208,30 +208,44 @@ describe('export: progress', () => {
   });
 });
 
+/** now() moves 1 s per call; timers run at once: a throttle built on it never holds an event back. */
+function steppingClock(): Clock {
+  let t = 0;
+  return { now: () => (t += 1000), setTimeout: (fn: () => void) => setTimeout(fn, 0), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+}
+
 describe('export: cancel and re-run', () => {
   it('a cancel mid-conversion leaves the old index.json and no partial blob; the re-run reuses finished blobs', async () => {
     const big = join(tmp, 'cancel-src');
-    await generate(big, { seed: 5, layerBytes: 2_000_000, stages: 1, layersPerStage: 5 });
+    await generate(big, { seed: 5, layerBytes: 3_000_000, stages: 1, layersPerStage: 5 });
     const o = await openCacheSource(big);
     const dest = fresh();
     await run(dest, { tag: 'old' }, { opened: o });
     const indexBefore = await readFile(join(dest, 'index.json'), 'utf8');
     const controller = new AbortController();
     let doneLayers = 0;
+    let doneAtAbort = -1;
     const p = runExport({
       opened: o,
       dest,
       options: { compression: 'zstd', 'force-compression': true, 'compression-level': 12 },
       signal: controller.signal,
       convertConcurrency: 1,
+      // A clock that moves a second per look: the throttle lets every change through at once, so the
+      // test sees the moment the first layer is done (a throttled event could skip past it).
+      clock: steppingClock(),
       onProgress: (e) => {
         doneLayers = e.layers.filter((l) => l.state === 'done').length;
-        // Stop once one layer is finished and the next is converting.
-        if (doneLayers >= 1 && e.layers.some((l) => l.state === 'converting' && l.bytesDone > 0)) controller.abort();
+        // Stop once a layer is finished and others are still to convert (one at a time: the next is
+        // converting or about to).
+        if (doneAtAbort < 0 && doneLayers >= 1 && doneLayers < e.layers.length) {
+          doneAtAbort = doneLayers;
+          controller.abort();
+        }
       },
     });
     await rejects(p, 'cancelled', /index\.json was not changed/);
-    assert.ok(doneLayers >= 1);
+    assert.ok(doneAtAbort >= 1, 'cancelled with a layer done and others left');
     assert.equal(await readFile(join(dest, 'index.json'), 'utf8'), indexBefore);
     await assertBlobsComplete(dest);
     assert.deepEqual(await readdir(join(dest, 'ingest')), [], 'aborted writers remove their ingest files');
